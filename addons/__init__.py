@@ -1,0 +1,58 @@
+"""Add-ons: one module per add-on, discovered by name.
+
+An add-on is a module in this package that exports `ADDON`, an `Addon` subclass; its Helm values template
+sits beside it as `<module>.values.yaml.j2` and its chart is one entry in `catalog.yaml`. That is the whole
+change needed to add one: the profile model, the schema and the program pick it up from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlcluster.addons.base import Addon
+
+_NOT_ADDONS = {"base", "catalog"}
+
+
+@functools.cache
+def registry() -> dict[str, type[Addon]]:
+    """Add-on classes by profile key, sorted by key (discovery order never leaks into names or order)."""
+    found: dict[str, type[Addon]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in _NOT_ADDONS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        addon = getattr(module, "ADDON", None)
+        if addon is None:
+            raise ImportError(f"addons/{info.name}.py must export ADDON (its Addon subclass)")
+        if addon.key in found:
+            raise ImportError(f"two add-ons use the key {addon.key!r}")
+        found[addon.key] = addon
+    return dict(sorted(found.items()))
+
+
+def install_order(enabled: list[str]) -> list[str]:
+    """Enabled add-on keys with every add-on after the ones it `requires` (ties broken by name)."""
+    addons = registry()
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in order:
+            return
+        if key in visiting:
+            raise ValueError(f"add-on dependency cycle through {key!r}")
+        visiting.add(key)
+        for dep in sorted(addons[key].requires):
+            if dep in enabled:
+                visit(dep)
+        visiting.discard(key)
+        order.append(key)
+
+    for key in sorted(enabled):
+        visit(key)
+    return order

@@ -1,0 +1,82 @@
+"""The cluster handle: the one seam between where the platform runs and what runs on it.
+
+Substrates (existing, and later EKS and bare metal) return a `ClusterHandle`; add-ons and tenancy only
+ever read the handle. They never ask which substrate they are on: they ask for the provider, a storage
+class, the GPU pools, the namespace for host-level agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlcluster.profiles.model import NodePool
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_COUNT_LABEL = "nvidia.com/gpu.count"
+POOL_LABEL = "mlcluster.io/pool"
+
+# Host-level agents (node-exporter now; GPU device plugin / operator later) need host namespaces and
+# host paths. They share this one namespace, the only one labelled Pod Security `privileged`.
+NODE_AGENTS_NAMESPACE = "node-agents"
+
+
+@dataclass(frozen=True)
+class PoolFacts:
+    """A node pool as add-ons see it: how to select its nodes and what they carry."""
+
+    name: str
+    role: str
+    min: int
+    max: int
+    gpu_product: str | None
+    gpus_per_node: int
+    labels: dict[str, str]
+    taints: tuple[dict[str, str], ...]
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpu_product is not None
+
+    @classmethod
+    def from_pool(cls, pool: NodePool) -> PoolFacts:
+        labels = {POOL_LABEL: pool.name, **pool.labels}
+        taints = [t.model_dump() for t in pool.taints]
+        if pool.gpu is not None:
+            labels.setdefault(GPU_PRODUCT_LABEL, pool.gpu.product)
+            labels.setdefault(GPU_COUNT_LABEL, str(pool.gpu.count))
+            if not any(t["key"] == GPU_TAINT_KEY for t in taints):
+                taints.append({"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"})
+        return cls(
+            name=pool.name, role=pool.role, min=pool.min, max=pool.max,
+            gpu_product=pool.gpu.product if pool.gpu else None,
+            gpus_per_node=pool.gpu.count if pool.gpu else 0,
+            labels=labels, taints=tuple(taints),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What every add-on may rely on, whichever substrate made the cluster."""
+
+    name: str
+    substrate: str
+    kubernetes_version: str
+    provider: k8s.Provider
+    kubeconfig: pulumi.Output[str] | None  # always a secret Output when present
+    endpoint: pulumi.Input[str] | None
+    node_pools: tuple[PoolFacts, ...]
+    storage_class: str | None  # for platform data; None = the cluster's default class
+    user_data_storage_class: str | None  # Retain class for notebooks, tracking, databases
+    facts: dict[str, str] = field(default_factory=dict)  # substrate-specific facts for SUMMARY/outputs
+
+    def gpu_pools(self) -> tuple[PoolFacts, ...]:
+        return tuple(p for p in self.node_pools if p.is_gpu)
+
+    def opts(self, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+        """Options for a Kubernetes resource: parented, and on this cluster's provider — never a default one."""
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kwargs)

@@ -1,0 +1,111 @@
+"""Kubernetes objects as plain dicts, registered as typed Pulumi resources.
+
+Components build every object they write as a plain manifest dict (easy to read, to test and to validate
+with kubernetes-validate), then hand it here. The dict becomes the typed pulumi-kubernetes resource for its
+kind, always with an explicit provider; custom resources become `apiextensions.CustomResource`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+MANAGED_BY_LABELS = {"app.kubernetes.io/part-of": "mlcluster"}
+
+# Built-in kinds the toolkit writes, by (apiVersion, kind). Anything else must be a custom resource.
+_TYPED: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
+    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
+    ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
+    ("node.k8s.io/v1", "RuntimeClass"): k8s.node.v1.RuntimeClass,
+    ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+}
+
+# Server-side-apply patches of objects the cluster already has (e.g. each namespace's `default` SA).
+_PATCHES: dict[tuple[str, str], Any] = {
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccountPatch,
+}
+
+_BUILTIN_GROUPS = {"v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1",
+                   "node.k8s.io/v1", "scheduling.k8s.io/v1", "policy/v1", "apps/v1", "batch/v1"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def is_custom(manifest: dict[str, Any]) -> bool:
+    return manifest["apiVersion"] not in _BUILTIN_GROUPS
+
+
+def apply(
+    logical_name: str,
+    manifest: dict[str, Any],
+    provider: pulumi.ProviderResource,
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    patch: bool = False,
+) -> pulumi.CustomResource:
+    """Register `manifest` with `provider`; `patch=True` server-side-applies onto an existing object."""
+    opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=provider))
+    key = (manifest["apiVersion"], manifest["kind"])
+    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    if patch:
+        return _PATCHES[key](logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
+    if key in _TYPED:
+        return _TYPED[key](logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
+    if not is_custom(manifest):
+        raise KeyError(f"add {key} to components/k8s.py:_TYPED before writing it")
+    extra = set(body) - {"metadata", "spec"}
+    if extra:
+        raise KeyError(f"custom resource {key} with top-level fields {sorted(extra)}: only metadata and spec are supported")
+    return k8s.apiextensions.CustomResource(
+        logical_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+        metadata=body.get("metadata"), spec=body.get("spec"), opts=opts,
+    )
+
+
+def metadata(name: str, namespace: str | None = None, labels: dict[str, str] | None = None,
+             annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {**MANAGED_BY_LABELS, **(labels or {})}}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def pod_security_labels(kubernetes_version: str, enforce: str, warn: str = "restricted") -> dict[str, str]:
+    """Pod Security Admission labels, versions pinned to the cluster's minor so upgrades don't tighten
+    policy under running workloads."""
+    version = f"v{kubernetes_version}"
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": version,
+        "pod-security.kubernetes.io/warn": warn if enforce != "privileged" else "baseline",
+        "pod-security.kubernetes.io/warn-version": version,
+        "pod-security.kubernetes.io/audit": warn if enforce != "privileged" else "baseline",
+        "pod-security.kubernetes.io/audit-version": version,
+    }
+
+
+def namespace_manifest(name: str, kubernetes_version: str, enforce: str,
+                       labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": metadata(name, labels={**pod_security_labels(kubernetes_version, enforce), **(labels or {})}),
+    }

@@ -1,0 +1,89 @@
+"""The Platform: substrate → cluster handle → add-ons → team spaces → outputs. The whole data path.
+
+`stacks/__main__.py` builds one `Platform` from the effective profile; `mlcluster render` and the tests
+build the very same one under the Pulumi mocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from mlcluster.addons import install_order, registry
+from mlcluster.addons.base import Addon
+from mlcluster.components import k8s as objects
+from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
+from mlcluster.components.substrates import SUBSTRATES
+from mlcluster.components.tenancy import TeamSpace
+from mlcluster.profiles.model import ProfileBase
+from mlcluster.stackconfig import StackSettings
+
+
+def enabled_addons(profile: ProfileBase) -> list[str]:
+    """Keys of the enabled add-ons, in install order."""
+    addons = profile.addons  # type: ignore[attr-defined]
+    return install_order([key for key in registry() if getattr(addons, key).enabled])
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name: str, profile: ProfileBase, stack: StackSettings,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlcluster:index:Platform", name, None, opts)
+        self.profile = profile
+        substrate = SUBSTRATES[profile.substrate.kind]
+        cluster_component = substrate.component(name, profile, stack, opts=pulumi.ResourceOptions(parent=self))
+        self.cluster: ClusterHandle = cluster_component.handle
+        cluster = self.cluster
+
+        keys = enabled_addons(profile)
+        classes = {key: registry()[key] for key in keys}
+        base_deps: list[pulumi.Resource] = []
+        if any(cls.uses_node_agents for cls in classes.values()):
+            manifest = objects.namespace_manifest(NODE_AGENTS_NAMESPACE, cluster.kubernetes_version, "privileged")
+            base_deps.append(objects.apply(f"ns-{NODE_AGENTS_NAMESPACE}", manifest, cluster.provider,
+                                           cluster.opts(self)))
+
+        self.addons: dict[str, Addon] = {}
+        for key, cls in classes.items():
+            deps = base_deps + [self.addons[r] for r in cls.requires if r in self.addons]
+            self.addons[key] = cls(cluster, getattr(profile.addons, key), profile,  # type: ignore[attr-defined]
+                                   opts=pulumi.ResourceOptions(parent=self, depends_on=deps,
+                                                               providers={"kubernetes": cluster.provider}))
+
+        # Team namespaces open ingress to the namespaces of add-ons that scrape or route to them.
+        platform_namespaces = sorted({
+            ns for key, cls in classes.items() if cls.network_roles
+            for ns in cls.namespaces(getattr(profile.addons, key))  # type: ignore[attr-defined]
+        })
+        self.teams = {
+            team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces,
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.addons.values())))
+            for team in profile.teams
+        }
+        self.stack_outputs = self._outputs()
+        self.register_outputs(self.stack_outputs)
+
+    def _outputs(self) -> dict[str, Any]:
+        profile, cluster = self.profile, self.cluster
+        outputs: dict[str, Any] = {
+            "profile": profile.name,
+            "substrate": cluster.substrate,
+            "kubernetesVersion": cluster.kubernetes_version,
+            "nodePools": [
+                {"name": p.name, "role": p.role, "min": p.min, "max": p.max,
+                 "gpuProduct": p.gpu_product, "gpusPerNode": p.gpus_per_node}
+                for p in cluster.node_pools
+            ],
+            "addons": {key: dict(sorted(addon.charts.items())) for key, addon in self.addons.items()},
+            "teamNamespaces": {name: space.namespace for name, space in self.teams.items()},
+        }
+        if cluster.kubeconfig is not None:
+            outputs["kubeconfig"] = pulumi.Output.secret(cluster.kubeconfig)
+        if cluster.endpoint is not None:
+            outputs["endpoint"] = cluster.endpoint
+        for addon in self.addons.values():
+            for key, value in addon.outputs.items():
+                if key not in ("namespace",):
+                    outputs[key] = value
+        return outputs

@@ -1,0 +1,24 @@
+"""Substrate kinds → the component that makes (or wraps) the cluster and the checks run before it.
+
+A new substrate (EKS, bare metal, GKE…) is one module with a component exposing `.handle`
+(a `ClusterHandle`) and a `check_stack(profile, stack)` function, plus one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlcluster.components import existing
+
+
+@dataclass(frozen=True)
+class Substrate:
+    component: Callable[..., Any]
+    check_stack: Callable[..., None]
+
+
+SUBSTRATES: dict[str, Substrate] = {
+    "existing": Substrate(existing.ExistingCluster, existing.check_stack),
+}

@@ -1,0 +1,136 @@
+"""Team namespaces: a fenced space per team, created without a ticket.
+
+Each team gets a namespace with Pod Security labels (enforce baseline, warn/audit restricted), a
+ResourceQuota that caps CPU, memory, GPUs and storage, a LimitRange with defaults, default-deny ingress
+with explicit allows (same namespace, the platform's monitoring/ingress namespaces), RoleBindings only
+inside the namespace, and service accounts that do not mount API tokens unless a pod asks.
+
+The manifests are built by plain functions (`team_manifests`) so tests can check isolation by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from mlcluster.components import k8s as objects
+from mlcluster.components.cluster import GPU_RESOURCE, ClusterHandle
+from mlcluster.profiles.model import Team, Tenancy
+
+TEAM_LABEL = "mlcluster.io/team"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
+
+# What a container gets when it asks for nothing: small, so forgotten requests don't eat the quota.
+DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
+DEFAULT_LIMIT = {"cpu": "2", "memory": "4Gi"}
+
+
+def team_namespace(team: Team, tenancy: Tenancy) -> str:
+    return f"{tenancy.namespace_prefix}{team.name}"
+
+
+def _namespace_selector(names: list[str]) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchExpressions": [
+        {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(names)}]}}
+
+
+def _policy(name: str, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": objects.metadata(name, ns), "spec": {"podSelector": {}, **spec}}
+
+
+def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: list[str]) -> list[dict[str, Any]]:
+    policies = [
+        _policy("default-deny-ingress", ns, {"policyTypes": ["Ingress"]}),
+        _policy("allow-same-namespace", ns, {"policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]}),
+    ]
+    if platform_namespaces:
+        policies.append(_policy("allow-from-platform", ns, {
+            "policyTypes": ["Ingress"], "ingress": [{"from": [_namespace_selector(platform_namespaces)]}]}))
+    if tenancy.egress == "restricted":
+        egress: list[dict[str, Any]] = [
+            {"to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            {"to": [{"podSelector": {}}]},
+        ]
+        if platform_namespaces:
+            egress.append({"to": [_namespace_selector(platform_namespaces)]})
+        if tenancy.egress_cidrs:
+            egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in tenancy.egress_cidrs]})
+        policies.append(_policy("default-deny-egress", ns, {"policyTypes": ["Egress"]}))
+        policies.append(_policy("allow-egress", ns, {"policyTypes": ["Egress"], "egress": egress}))
+    return policies
+
+
+def _binding(name: str, ns: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": objects.metadata(name, ns),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": subjects}
+
+
+def role_bindings(team: Team, ns: str) -> list[dict[str, Any]]:
+    """Members and groups edit, leads administer — within the namespace only (RoleBinding, never Cluster)."""
+    rbac = "rbac.authorization.k8s.io"
+    members = [{"apiGroup": rbac, "kind": "User", "name": u} for u in team.members]
+    members += [{"apiGroup": rbac, "kind": "Group", "name": g} for g in team.groups]
+    leads = [{"apiGroup": rbac, "kind": "User", "name": u} for u in team.leads]
+    out = []
+    if members:
+        out.append(_binding("team-members", ns, "edit", members))
+    if leads:
+        out.append(_binding("team-leads", ns, "admin", leads))
+    return out
+
+
+def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
+                   platform_namespaces: list[str]) -> list[dict[str, Any]]:
+    """Every object of one team's space, namespace first."""
+    ns = team_namespace(team, tenancy)
+    quota = team.quota
+    return [
+        objects.namespace_manifest(ns, kubernetes_version, "baseline", {TEAM_LABEL: team.name}),
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("team-quota", ns),
+         "spec": {"hard": {
+             "requests.cpu": quota.cpu,
+             "requests.memory": quota.memory,
+             "limits.memory": quota.memory,
+             f"requests.{GPU_RESOURCE}": str(quota.gpu),
+             "requests.storage": quota.storage,
+             "persistentvolumeclaims": str(quota.pvcs),
+         }}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
+         "spec": {"limits": [{"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST),
+                              "default": dict(DEFAULT_LIMIT)}]}},
+        *network_policies(ns, tenancy, platform_namespaces),
+        *role_bindings(team, ns),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": objects.metadata("workload", ns),
+         "automountServiceAccountToken": False},
+    ]
+
+
+def default_service_account_patch(ns: str) -> dict[str, Any]:
+    """Turn off token automount on the namespace's `default` SA (Kubernetes creates it; we patch it)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": ns}, "automountServiceAccountToken": False}
+
+
+class TeamSpace(pulumi.ComponentResource):
+    """One team's namespace and everything that fences it."""
+
+    def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
+        self.namespace = team_namespace(team, tenancy)
+        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces)
+        ns_manifest, rest = manifests[0], manifests[1:]
+        ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
+        after_ns = cluster.opts(self, depends_on=[ns])
+        for manifest in rest:
+            name = manifest["metadata"]["name"]
+            objects.apply(f"{team.name}-{manifest['kind'].lower()}-{name}", manifest, cluster.provider, after_ns)
+        objects.apply(f"{team.name}-serviceaccount-default", default_service_account_patch(self.namespace),
+                      cluster.provider, after_ns, patch=True)
+        self.register_outputs({"namespace": self.namespace})

@@ -1,0 +1,127 @@
+"""Run the program under the Pulumi SDK's mocks and record every resource registration.
+
+This is the same `mlcluster.program.build()` that `pulumi up` runs; only the resource monitor is a mock.
+The recording monitor keeps what a reviewer needs: type, name, parent, provider, dependencies, the
+options that guard data (protect, retainOnDelete, ignoreChanges) and the inputs, secrets still marked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from mlcluster import stackconfig
+from mlcluster.profiles.model import ProfileBase
+from mlcluster.render.mocks import PlatformMocks
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    options: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+@dataclass
+class RenderResult:
+    stack: str
+    profile: ProfileBase
+    resources: list[Registration]
+    outputs: dict[str, tuple[Any, bool]]  # key → (value, is_secret)
+    notes: list[str] = field(default_factory=list)
+
+
+class RecordingMonitor(runtime_mocks.MockMonitor):
+    """MockMonitor that records each registration, with URNs built as the real engine builds them."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                type_ = f"{parent_type}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != STACK_TYPE:
+            provider = request.provider.rpartition("::")[0] if request.provider else None
+            self.registrations.append(Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                provider=provider,
+                dependencies=sorted(set(request.dependencies)),
+                options={
+                    "protect": bool(request.protect),
+                    "retainOnDelete": bool(request.retainOnDelete),
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "ignoreChanges": sorted(request.ignoreChanges),
+                    "replaceOnChanges": sorted(request.replaceOnChanges),
+                    "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
+                },
+                inputs=rpc.deserialize_properties(request.object),
+            ))
+        return response
+
+
+def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
+        override_lines: dict | None = None, sets: tuple[str, ...] = ()) -> RenderResult:
+    """Run `program.build()` for `stack` with `config` (wire format: `mlcluster:key` → string)."""
+    from mlcluster.program import build  # the program, exactly as `pulumi up` runs it
+
+    settings.reset_options(project=stackconfig.PROJECT, stack=stack, preview=False)
+    runtime_config.set_all_config(dict(config), list(secret_keys))
+    mocks = PlatformMocks()
+    monitor = RecordingMonitor(mocks)
+    runtime_mocks.set_mocks(mocks, stackconfig.PROJECT, stack, preview=False, monitor=monitor)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    source_token = stackconfig.CONFIG_SOURCE.set(source)
+    lines_token = stackconfig.OVERRIDE_LINES.set(dict(override_lines or {}))
+    captured: dict[str, Any] = {}
+
+    async def resolve(outputs: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+        resolved = {}
+        for key, value in outputs.items():
+            out = pulumi.Output.from_input(value)
+            resolved[key] = (await out.future(), await out.is_secret())
+        return resolved
+
+    def program() -> None:
+        profile, outputs = build(sets)
+        captured["profile"] = profile
+        captured["outputs"] = _sync_await(resolve(outputs))
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        stackconfig.CONFIG_SOURCE.reset(source_token)
+        stackconfig.OVERRIDE_LINES.reset(lines_token)
+        # Leave no half-finished tasks behind for the next run in this process.
+        loop = asyncio.get_event_loop()
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+    return RenderResult(stack=stack, profile=captured["profile"], resources=monitor.registrations,
+                        outputs=captured["outputs"])

@@ -1,0 +1,106 @@
+"""YAML loading that remembers where each value came from.
+
+Profiles and stack files are loaded with pyyaml's safe loader, but through its node graph so every value
+keeps its line: an error about `node_pools[1].max` can then point at `profiles/aws-gpu.yaml:42`.
+Duplicate keys, which pyyaml silently collapses, are reported as errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlcluster.errors import ConfigError
+
+Path_ = tuple[str | int, ...]
+
+# One loader instance constructs every scalar (ints, bools, nulls...) exactly as pyyaml's safe_load would.
+_SCALARS = yaml.SafeLoader("")
+
+
+def dotted(path: Path_) -> str:
+    """`("node_pools", 1, "max")` → `node_pools[1].max`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+@dataclass
+class Source:
+    """A loaded YAML document: its data and the line of every value in it (1-based)."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor the document has."""
+        for cut in range(len(path), -1, -1):
+            if path[:cut] in self.lines:
+                return self.lines[path[:cut]]
+        return None
+
+
+def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError.one(
+                    file, dotted(path), "<<", "YAML merge keys are not supported; use `extends:`",
+                    line=key_node.start_mark.line + 1,
+                )
+            key = _construct(key_node, (*path, "<key>"), {}, file)
+            if not isinstance(key, str):
+                raise ConfigError.one(
+                    file, dotted(path), key, "keys must be strings", line=key_node.start_mark.line + 1
+                )
+            if key in out:
+                raise ConfigError.one(
+                    file, dotted((*path, key)), key,
+                    "the key appears twice in the same mapping; keep one",
+                    line=key_node.start_mark.line + 1,
+                )
+            out[key] = _construct(value_node, (*path, key), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+    return _SCALARS.construct_object(node, deep=True)
+
+
+def parse(text: str, file: str) -> Source:
+    """Parse one YAML document; malformed YAML is a ConfigError with the loader's line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError.one(
+            file, "", None, f"the file is not valid YAML ({problem}); fix the syntax",
+            line=mark.line + 1 if mark else None, missing=True,
+        ) from None
+    if node is None:
+        return Source(file, None, {(): 1})
+    lines: dict[Path_, int] = {}
+    data = _construct(node, (), lines, file)
+    return Source(file, data, lines)
+
+
+def load(path: Path, display: str | None = None) -> Source:
+    """Read and parse a YAML file; a missing file is a ConfigError, not a traceback."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.one(name, "", None, "the file does not exist", missing=True) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.one(name, "", None, f"the file cannot be read ({exc})", missing=True) from None
+    return parse(text, name)

@@ -1,0 +1,148 @@
+"""The effective profile: merged layers validated into the full `Profile` model.
+
+The full model is `ProfileBase` plus one `addons.<name>` block per add-on module, built from the add-on
+registry, so adding an add-on never touches this package.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, Field, create_model
+
+from mlcluster.errors import ConfigError, Problem
+from mlcluster.profiles import rules
+from mlcluster.profiles.loader import (
+    Layered,
+    apply_set,
+    display_path,
+    load_layers,
+    merge_layer,
+    overrides_source,
+    resolve_profile_path,
+)
+from mlcluster.profiles.model import ProfileBase, Strict
+from mlcluster.yamlsource import Path_, dotted
+
+
+@functools.cache
+def profile_model() -> type[ProfileBase]:
+    """`ProfileBase` + `addons: {<name>: <that add-on's Settings>}` for every registered add-on."""
+    from mlcluster.addons import registry
+
+    fields: dict[str, Any] = {
+        key: (cls.Settings, Field(default_factory=cls.Settings, description=cls.description))
+        for key, cls in registry().items()
+    }
+    addons = create_model("Addons", __base__=Strict, **fields)
+    addons.__doc__ = "Add-ons by name; each is off unless `enabled: true`."
+    model = create_model(
+        "Profile", __base__=ProfileBase,
+        addons=(addons, Field(default_factory=addons, description="Add-ons and their settings.")),
+    )
+    model.__doc__ = "An mlcluster profile: what the platform is made of, independent of where it runs."
+    return model
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Peel Optional/Annotated/list/dict down to a model class where there is one."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (list, tuple, dict):
+        return _unwrap(typing.get_args(annotation)[-1])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return annotation
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    cls: Any = profile_model()
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+            return None
+        cls = _unwrap(cls.model_fields[part].annotation)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _allowed(error: dict[str, Any]) -> str:
+    loc = error["loc"]
+    kind = error["type"]
+    if kind == "missing":
+        parent = _model_at(loc[:-1])
+        desc = parent.model_fields[loc[-1]].description if parent and loc[-1] in parent.model_fields else None
+        return "it is required" + (f" ({desc})" if desc else "")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        names = ", ".join(parent.model_fields) if parent else "none"
+        what = "add-on" if loc[:1] == ("addons",) and len(loc) == 2 else "key"
+        return f"unknown {what}; allowed here: {names}"
+    msg: str = error["msg"]
+    msg = msg.removeprefix("Value error, ")
+    if not msg.startswith("allowed"):
+        msg = "allowed: " + msg[0].lower() + msg[1:]
+    return msg
+
+
+def _problem(layered: Layered, path: Path_, value: Any, allowed: str, *, missing: bool = False) -> Problem:
+    origin = layered.origin(path)
+    return Problem(origin.file, dotted(path), value, allowed, origin.line, has_value=not missing)
+
+
+def validate(layered: Layered) -> ProfileBase:
+    """Model-check then rule-check; every problem is reported at once, each with its file and line."""
+    try:
+        profile = profile_model().model_validate(layered.data)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            missing = error["type"] == "missing"
+            problems.append(_problem(layered, loc, None if missing else error.get("input"), _allowed(error),
+                                     missing=missing))
+        raise ConfigError(problems) from None
+    findings = rules.check(profile)
+    if findings:
+        raise ConfigError([_problem(layered, path, value, allowed) for path, value, allowed in findings])
+    return profile
+
+
+def layered_profile(
+    ref: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    overrides_file: str = "mlcluster:overrides",
+    override_lines: dict[Path_, int] | None = None,
+    sets: Iterable[str] = (),
+    referrer: str = "mlcluster:profile",
+) -> Layered:
+    path = Path(ref) if isinstance(ref, Path) else resolve_profile_path(ref, referrer)
+    layered = load_layers(path)
+    if "name" in layered.data:
+        origin = layered.origin(("name",))
+        raise ConfigError.one(origin.file, "name", layered.data["name"],
+                              "a profile's name is its file name; remove `name:`", line=origin.line)
+    layered.data["name"] = path.stem
+    if overrides:
+        layered = merge_layer(layered, overrides_source(overrides, overrides_file, override_lines))
+    for flag in sets:
+        layered = apply_set(layered, flag)
+    return layered
+
+
+def load_profile(ref: str | Path, **kwargs: Any) -> ProfileBase:
+    """The effective, validated profile: `extends` chain, then stack overrides, then `--set` flags."""
+    return validate(layered_profile(ref, **kwargs))
+
+
+def profile_file(ref: str) -> str:
+    return display_path(resolve_profile_path(ref))

@@ -1,0 +1,195 @@
+"""The profile model: what a platform is made of, independent of where it runs.
+
+A profile is loaded from YAML (see `loader.py`), merged along its `extends:` chain and the stack's
+overrides, then validated here. The result is immutable and fully defaulted; everything downstream
+(substrates, add-ons, tenancy) reads it and nothing else. Shapes and types live here; rules that relate
+several fields (capacity, uniqueness, tier references) live in `rules.py` so each error can name the exact
+field it is about.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Kubernetes minor versions the toolkit renders and validates for (kubernetes-validate has schemas for each).
+KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes resource.Quantity: a decimal number with an optional binary or decimal SI suffix.
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            "allowed is a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a "
+            "letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError("allowed is a Kubernetes quantity such as '500m', '4', '16Gi' or '1Ti'")
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        if not _LABEL_KEY.match(key):
+            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key (prefix/name)")
+        if len(val) > 63 or not _LABEL_VALUE.match(val):
+            raise ValueError(f"label value {val!r} is not a valid Kubernetes label value (<=63 chars, alphanumeric, '-_.')")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"allowed is a CIDR block such as '10.0.0.0/16' ({exc})") from None
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class Strict(BaseModel):
+    """Every profile type: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- substrate -------------------------------------------------------------------------------------
+
+
+class ExistingSubstrate(Strict):
+    """A cluster that already runs (kind or k3d on a laptop, a cluster another team owns).
+
+    The toolkit creates nothing below Kubernetes; the stack config says how to reach the cluster
+    (`mlcluster:kubeconfig` as a secret, or `mlcluster:kubeContext`).
+    """
+
+    kind: Literal["existing"]
+    storage_class: str | None = Field(
+        None, description="StorageClass for platform data (Prometheus, Grafana); null uses the cluster default."
+    )
+
+
+# --- node pools ------------------------------------------------------------------------------------
+
+
+class Taint(Strict):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class GpuSpec(Strict):
+    """What one node of a GPU pool carries; feeds labels, quotas and queue flavors."""
+
+    product: str = Field(
+        description="GPU product as NVIDIA GPU Feature Discovery labels it (nvidia.com/gpu.product), e.g. NVIDIA-A10G."
+    )
+    count: int = Field(ge=1, le=16, description="GPUs per node.")
+    memory_gib: int | None = Field(None, ge=1, description="Memory per GPU in GiB.")
+
+
+class Sharing(Strict):
+    """How one physical GPU is offered to pods."""
+
+    mode: Literal["none", "time-slicing", "mig"] = "none"
+    replicas: int | None = Field(None, ge=2, le=64, description="time-slicing: pods per physical GPU.")
+    mig_strategy: Literal["single", "mixed"] | None = Field(None, description="mig: how MIG devices are advertised.")
+    mig_layout: str | None = Field(None, description="mig: the MIG layout name, e.g. all-1g.10gb.")
+
+
+class NodePool(Strict):
+    """A group of like nodes. On `existing` it describes nodes that are there; elsewhere it creates them."""
+
+    name: DnsLabel
+    role: Literal["system", "cpu", "gpu"]
+    instance_types: list[str] = Field(default_factory=list, description="Cloud instance types (eks).")
+    gpu: GpuSpec | None = None
+    sharing: Sharing = Sharing()
+    capacity_type: Literal["on-demand", "spot"] = "on-demand"
+    min: int = Field(0, ge=0, le=1000)
+    max: int = Field(ge=0, le=1000)
+    labels: Labels = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+
+
+# --- tiers and teams -------------------------------------------------------------------------------
+
+
+class Tier(Strict):
+    """A resource size data scientists pick (CPU, 1xGPU, 2xGPU, 8xGPU): one definition reused by quotas,
+    queues and notebook profiles."""
+
+    name: DnsLabel
+    description: str = ""
+    cpu: Quantity
+    memory: Quantity
+    gpu: int = Field(0, ge=0, le=16)
+
+
+class TeamQuota(Strict):
+    """Hard caps for a team's namespace (ResourceQuota)."""
+
+    cpu: Quantity
+    memory: Quantity
+    gpu: int = Field(0, ge=0, le=4096)
+    storage: Quantity = "100Gi"
+    pvcs: int = Field(20, ge=0, le=1000)
+
+
+class Team(Strict):
+    name: DnsLabel
+    description: str = ""
+    members: list[str] = Field(default_factory=list, description="Users bound to `edit` in the team namespace.")
+    groups: list[str] = Field(default_factory=list, description="Groups bound to `edit` in the team namespace.")
+    leads: list[str] = Field(default_factory=list, description="Users bound to `admin` in the team namespace.")
+    quota: TeamQuota
+    tiers: list[str] | None = Field(None, description="Tier names the team may use; null means all tiers.")
+
+
+class Tenancy(Strict):
+    """How team namespaces are fenced."""
+
+    namespace_prefix: str = Field("team-", pattern=r"^[a-z0-9][-a-z0-9]{0,20}$")
+    egress: Literal["open", "restricted"] = Field(
+        "open", description="restricted: DNS, platform namespaces and egress_cidrs only."
+    )
+    egress_cidrs: list[Cidr] = Field(default_factory=list)
+
+
+class Kubernetes(Strict):
+    version: Literal[KUBERNETES_VERSIONS] = "1.35"  # type: ignore[valid-type]
+
+
+class AddonSettings(Strict):
+    """Base of every add-on's settings block (`addons.<name>` in a profile)."""
+
+    enabled: bool = False
+
+
+class ProfileBase(Strict):
+    """Everything but the add-ons, whose settings types come from the add-on modules (see schema.py)."""
+
+    name: str = Field(description="Set from the file name; not written in the YAML.")
+    description: str = Field("", description="One line shown by `mlcluster profiles`.")
+    substrate: ExistingSubstrate
+    kubernetes: Kubernetes = Kubernetes()
+    node_pools: list[NodePool] = Field(default_factory=list)
+    tiers: list[Tier] = Field(default_factory=list)
+    teams: list[Team] = Field(default_factory=list)
+    tenancy: Tenancy = Tenancy()

@@ -1,0 +1,114 @@
+"""Rules that relate several fields of a profile.
+
+Pydantic checks shapes and types; these checks need the whole profile (uniqueness, references between
+sections, capacity). Each returns `(field path, value, what is allowed)` so the error can name the exact
+field and the file and line that set it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mlcluster.profiles.model import NodePool, ProfileBase
+from mlcluster.yamlsource import Path_
+
+Finding = tuple[Path_, Any, str]
+
+# GPU families with Multi-Instance GPU (A30, A100, H100, H200, H20, B200, GB200, B300; RTX PRO 6000 Blackwell).
+MIG_CAPABLE = ("A30", "A100", "H100", "H200", "H20", "B200", "GB200", "B300", "RTX-PRO-6000")
+
+
+def supports_mig(product: str) -> bool:
+    upper = product.upper()
+    return any(family in upper for family in MIG_CAPABLE)
+
+
+def _unique(items: list[Any], section: str, what: str) -> Iterator[Finding]:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.name in seen:
+            yield ((section, i, "name"), item.name,
+                   f"{what} names must be unique; `{item.name}` is already {section}[{seen[item.name]}]")
+        seen.setdefault(item.name, i)
+
+
+def _pool(i: int, pool: NodePool) -> Iterator[Finding]:
+    at: Path_ = ("node_pools", i)
+    if pool.min > pool.max:
+        yield ((*at, "min"), pool.min, f"min must be at most max ({pool.max})")
+    if pool.role == "gpu" and pool.gpu is None:
+        yield ((*at, "gpu"), None, "a pool with role `gpu` needs `gpu: {product: …, count: …}`")
+    if pool.role != "gpu" and pool.gpu is not None:
+        yield ((*at, "role"), pool.role, "a pool with a `gpu:` block must have role `gpu`")
+    sharing = pool.sharing
+    if sharing.mode != "none" and pool.gpu is None:
+        yield ((*at, "sharing", "mode"), sharing.mode, "GPU sharing needs a GPU pool; allowed here is `none`")
+    if sharing.mode == "time-slicing" and sharing.replicas is None:
+        yield ((*at, "sharing", "replicas"), None, "time-slicing needs `replicas` (2–64 pods per GPU)")
+    if sharing.mode != "time-slicing" and sharing.replicas is not None:
+        yield ((*at, "sharing", "replicas"), sharing.replicas, "`replicas` applies to mode `time-slicing` only")
+    if sharing.mode == "mig":
+        if pool.gpu is not None and not supports_mig(pool.gpu.product):
+            yield ((*at, "sharing", "mode"), "mig",
+                   f"{pool.gpu.product} has no MIG; MIG needs one of {', '.join(MIG_CAPABLE)} "
+                   "(use time-slicing for this GPU)")
+        if sharing.mig_strategy is None:
+            yield ((*at, "sharing", "mig_strategy"), None, "MIG needs `mig_strategy`: single or mixed")
+        if sharing.mig_layout is None:
+            yield ((*at, "sharing", "mig_layout"), None, "MIG needs `mig_layout`, e.g. all-1g.10gb")
+    elif sharing.mig_strategy is not None or sharing.mig_layout is not None:
+        yield ((*at, "sharing", "mode"), sharing.mode, "`mig_strategy`/`mig_layout` are set, so mode must be `mig`")
+
+
+def gpu_capacity(profile: ProfileBase) -> int:
+    """Schedulable `nvidia.com/gpu` at the pools' maximum size (time-sliced GPUs count once per replica)."""
+    total = 0
+    for pool in profile.node_pools:
+        if pool.gpu is None:
+            continue
+        per_gpu = pool.sharing.replicas if pool.sharing.mode == "time-slicing" and pool.sharing.replicas else 1
+        total += pool.max * pool.gpu.count * per_gpu
+    return total
+
+
+def check(profile: ProfileBase) -> list[Finding]:
+    found: list[Finding] = []
+    found += _unique(profile.node_pools, "node_pools", "node pool")
+    found += _unique(profile.tiers, "tiers", "tier")
+    found += _unique(profile.teams, "teams", "team")
+    for i, pool in enumerate(profile.node_pools):
+        found += _pool(i, pool)
+
+    max_gpus_per_node = max((p.gpu.count for p in profile.node_pools if p.gpu), default=0)
+    for i, tier in enumerate(profile.tiers):
+        if tier.gpu > max_gpus_per_node:
+            found.append((("tiers", i, "gpu"), tier.gpu,
+                          f"no node pool has {tier.gpu} GPUs per node (largest: {max_gpus_per_node}); "
+                          "a tier must fit on one node"))
+
+    tier_names = [t.name for t in profile.tiers]
+    capacity = gpu_capacity(profile)
+    lead_of: dict[str, str] = {}
+    for i, team in enumerate(profile.teams):
+        for j, tier in enumerate(team.tiers or []):
+            if tier not in tier_names:
+                found.append((("teams", i, "tiers", j), tier,
+                              f"unknown tier; the profile defines: {', '.join(tier_names) or 'no tiers'}"))
+        if team.quota.gpu > capacity:
+            found.append((("teams", i, "quota", "gpu"), team.quota.gpu,
+                          f"more GPUs than the cluster can ever have ({capacity} at the pools' max size); "
+                          "raise a GPU pool's max or lower the quota"))
+        for j, lead in enumerate(team.leads):
+            if lead in lead_of and lead_of[lead] != team.name:
+                found.append((("teams", i, "leads", j), lead,
+                              f"a user leads one team at most; {lead} already leads `{lead_of[lead]}`"))
+            lead_of.setdefault(lead, team.name)
+        if len(profile.tenancy.namespace_prefix + team.name) > 63:
+            found.append((("teams", i, "name"), team.name,
+                          f"the namespace `{profile.tenancy.namespace_prefix}{team.name}` would be longer than 63 "
+                          "characters; shorten the team name"))
+    if profile.tenancy.egress == "open" and profile.tenancy.egress_cidrs:
+        found.append((("tenancy", "egress_cidrs"), profile.tenancy.egress_cidrs,
+                      "egress_cidrs only apply with `egress: restricted`"))
+    return found
