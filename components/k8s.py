@@ -71,7 +71,8 @@ def apply(
         raise KeyError(f"add {key} to components/k8s.py:_TYPED before writing it")
     extra = set(body) - {"metadata", "spec"}
     if extra:
-        raise KeyError(f"custom resource {key} with top-level fields {sorted(extra)}: only metadata and spec are supported")
+        raise KeyError(f"custom resource {key} has top-level fields {sorted(extra)}; "
+                       "only metadata and spec are supported")
     return k8s.apiextensions.CustomResource(
         logical_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
         metadata=body.get("metadata"), spec=body.get("spec"), opts=opts,

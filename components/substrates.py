@@ -17,8 +17,11 @@ from mlcluster.components import existing
 class Substrate:
     component: Callable[..., Any]
     check_stack: Callable[..., None]
+    # Stack config `render --profile` uses when no stack is given (illustrative, shown in SUMMARY.md).
+    example_config: dict[str, str]
 
 
 SUBSTRATES: dict[str, Substrate] = {
-    "existing": Substrate(existing.ExistingCluster, existing.check_stack),
+    "existing": Substrate(existing.ExistingCluster, existing.check_stack,
+                          {"mlcluster:kubeContext": "kind-mlcluster"}),
 }

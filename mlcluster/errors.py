@@ -19,7 +19,7 @@ EXIT_BAD_INPUT = 2
 def _show(value: Any) -> str:
     """A short, single-line rendering of the offending value."""
     try:
-        text = json.dumps(value, default=str, sort_keys=True)
+        text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -38,9 +38,12 @@ class Problem:
 
     def render(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        what = f"field '{self.field}'" if self.field else "the document"
-        value = f" has the value {_show(self.value)}" if self.has_value else " is missing"
-        return f"{where}: {what}{value}; {self.allowed}"
+        if self.field:
+            value = f"has the value {_show(self.value)}" if self.has_value else "is missing"
+            return f"{where}: field '{self.field}' {value}; {self.allowed}"
+        if self.has_value:
+            return f"{where}: the value {_show(self.value)} is not accepted; {self.allowed}"
+        return f"{where}: {self.allowed}"
 
 
 @dataclass

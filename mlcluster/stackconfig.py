@@ -33,7 +33,8 @@ SECRET_PLACEHOLDER = "[secret]"
 # Where the values came from, for error messages: a stack file in `render`, the stack's file under `pulumi up`.
 CONFIG_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlcluster_config_source", default=None)
 # Line numbers of `mlcluster:overrides` values in the stack file, when render loaded it.
-OVERRIDE_LINES: contextvars.ContextVar[dict[Path_, int]] = contextvars.ContextVar("mlcluster_override_lines", default={})
+OVERRIDE_LINES: contextvars.ContextVar[dict[Path_, int] | None] = contextvars.ContextVar(
+    "mlcluster_override_lines", default=None)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class StackSettings:
             raise ConfigError.one(source, f"{PROJECT}:overrides", overrides, "allowed is a mapping of profile fields")
         return cls(
             stack=stack, source=source, profile=profile, overrides=overrides,
-            override_lines=OVERRIDE_LINES.get(),
+            override_lines=OVERRIDE_LINES.get() or {},
             kube_context=config.get("kubeContext"),
             kubeconfig=config.get_secret("kubeconfig"),
         )

@@ -21,7 +21,10 @@ KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Kubernetes resource.Quantity: a decimal number with an optional binary or decimal SI suffix.
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"  # optional DNS-subdomain prefix
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -45,7 +48,8 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
         if not _LABEL_KEY.match(key):
             raise ValueError(f"label key {key!r} is not a valid Kubernetes label key (prefix/name)")
         if len(val) > 63 or not _LABEL_VALUE.match(val):
-            raise ValueError(f"label value {val!r} is not a valid Kubernetes label value (<=63 chars, alphanumeric, '-_.')")
+            raise ValueError(f"label value {val!r} is not a valid Kubernetes label value "
+                             "(at most 63 characters: letters, digits, '-', '_', '.')")
     return value
 
 

@@ -1,0 +1,72 @@
+"""`mlcluster render`: the program under the mocks, written out as a reviewable tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcluster import stackconfig
+from mlcluster.errors import ConfigError
+from mlcluster.render import engine, writer
+
+DEFAULT_PROFILE = "local"
+
+
+def project_root() -> Path:
+    """The folder with Pulumi.yaml: the working directory or an ancestor, else this checkout."""
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return Path(__file__).resolve().parents[2]
+
+
+def stack_file(stack: str) -> Path:
+    return project_root() / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks() -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                  for p in (project_root() / "stacks").glob("Pulumi.*.yaml"))
+
+
+@dataclass
+class Rendered:
+    name: str  # the profile or stack rendered, also the default output folder name
+    result: engine.RenderResult
+    files: dict[str, str]
+
+
+def render(profile: str | None = None, stack: str | None = None, sets: tuple[str, ...] = ()) -> Rendered:
+    """Run the program for a stack file, or for a profile with an illustrative stack config."""
+    from mlcluster.components.substrates import SUBSTRATES
+    from mlcluster.profiles.effective import load_profile
+
+    if profile and stack:
+        raise ConfigError.one("--profile/--stack", "", f"--profile {profile} --stack {stack}",
+                              "give one: a stack file already names its profile")
+    notes: list[str] = []
+    if stack:
+        path = stack_file(stack)
+        if not path.is_file():
+            raise ConfigError.one("--stack", "", stack, "no stacks/Pulumi.<stack>.yaml by that name; "
+                                  f"the stacks are: {', '.join(available_stacks()) or 'none'}")
+        loaded = stackconfig.read_stack_file(path, f"stacks/{path.name}")
+        name, config, secret_keys, source = stack, loaded.config, loaded.secret_keys, loaded.source
+        lines = loaded.override_lines
+        if loaded.secret_keys:
+            notes.append(f"Encrypted stack values ({', '.join(sorted(loaded.secret_keys))}) are not decrypted "
+                         "offline; they render as [secret].")
+    else:
+        name = profile or DEFAULT_PROFILE
+        kind = load_profile(name, sets=sets, referrer="--profile").substrate.kind
+        example = SUBSTRATES[kind].example_config
+        config = {"mlcluster:profile": name, **example}
+        secret_keys, source, lines = [], "--profile", {}
+        shown = ", ".join(f"{k}={v}" for k, v in example.items())
+        notes.append(f"No stack given: rendered with an illustrative stack config ({shown}). "
+                     "Render a stack file with --stack to see a real one.")
+    notes.append("Rendered offline under the Pulumi mocks: IDs and generated values are stand-ins; "
+                 "secrets are redacted.")
+    result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets)
+    files = writer.build_tree(result, notes)
+    return Rendered(name=name, result=result, files=files)

@@ -1,0 +1,192 @@
+"""The `mlcluster` command: list, show and validate profiles; render a profile or stack offline.
+
+Bad input (profile, stack config, flag) prints one paragraph per problem and exits 2, with no traceback
+and nothing written. Tables use rich on a terminal and plain text otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mlcluster.errors import EXIT_BAD_INPUT, ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Kubernetes platforms for ML teams, chosen by a profile. Review offline, deploy with Pulumi.")
+profiles_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                           help="List shipped profiles, or show one merged and defaulted.")
+app.add_typer(profiles_app, name="profiles")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _bad_input(exc: ConfigError) -> NoReturn:
+    err.print(f"error: bad input, nothing was written.\n\n{exc.render()}", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _guard(action: Callable[[], Any]) -> Any:
+    """Run a command body; bad input → message + exit 2, an invalid render → message + exit 1."""
+    from mlcluster.render.kubevalidate import RenderError
+
+    try:
+        return action()
+    except ConfigError as exc:
+        _bad_input(exc)
+    except RenderError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    if out.is_terminal:
+        table = Table(*headers, show_lines=False)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+        for row in [headers, *rows]:
+            print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+@profiles_app.callback(invoke_without_command=True)
+def profiles_list(ctx: typer.Context) -> None:
+    """List the shipped profiles with their one-line descriptions."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mlcluster.profiles.effective import load_profile
+    from mlcluster.profiles.loader import shipped_profiles
+
+    def body() -> None:
+        rows = []
+        for name in shipped_profiles():
+            profile = load_profile(name)
+            rows.append([name, profile.substrate.kind, profile.description])
+        _print_table(["profile", "substrate", "description"], rows)
+
+    _guard(body)
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: Annotated[str, typer.Argument(help="Profile name (or path to a profile YAML).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: KEY=VALUE.")] = None,
+) -> None:
+    """Print the effective profile: extends chain merged, every default filled in."""
+    from mlcluster.profiles.effective import load_profile
+
+    def body() -> None:
+        ref: str | Path = Path(name) if name.endswith((".yaml", ".yml")) else name
+        profile = load_profile(ref, sets=tuple(set_ or ()), referrer="profiles show")
+        print(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+
+    _guard(body)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Profile YAMLs or stacks/Pulumi.<env>.yaml files.")],
+) -> None:
+    """Validate profiles and stack files; every problem is reported, exit 2 if any."""
+    from mlcluster.components.substrates import SUBSTRATES
+    from mlcluster.profiles.effective import load_profile
+    from mlcluster.profiles.loader import ABSTRACT_PREFIX, display_path
+    from mlcluster.stackconfig import StackSettings, read_stack_file
+
+    problems: list[ConfigError] = []
+    for file in files:
+        shown = display_path(file)
+        try:
+            if file.name.startswith("Pulumi.") and file.name != "Pulumi.yaml":
+                stack_file = read_stack_file(file, shown)
+                profile_name = stack_file.config.get("mlcluster:profile", "local")
+                overrides = yaml.safe_load(stack_file.config.get("mlcluster:overrides", "{}"))
+                profile = load_profile(profile_name, overrides=overrides, overrides_file=shown,
+                                       override_lines=stack_file.override_lines, referrer=shown)
+                settings = StackSettings(
+                    stack=stack_file.stack, source=shown, profile=profile_name,
+                    kube_context=stack_file.config.get("mlcluster:kubeContext") or None,
+                    kubeconfig="[secret]" if "mlcluster:kubeconfig" in stack_file.config else None,  # type: ignore[arg-type]
+                )
+                SUBSTRATES[profile.substrate.kind].check_stack(profile, settings)
+                out.print(f"ok  {shown}: stack `{stack_file.stack}`, profile `{profile.name}`", markup=False)
+            elif file.stem.startswith(ABSTRACT_PREFIX):
+                out.print(f"--  {shown}: a base profile; validated through the profiles that extend it", markup=False)
+            else:
+                profile = load_profile(file)
+                out.print(f"ok  {shown}: profile `{profile.name}`, substrate {profile.substrate.kind}, "
+                          f"{len(profile.teams)} teams", markup=False)
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        _bad_input(ConfigError.merge(problems))
+
+
+@app.command()
+def render(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to render (default: local).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Render stacks/Pulumi.<STACK>.yaml.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: build/<name>).")] = None,
+) -> None:
+    """Run the Pulumi program offline under mocks and write what it would deploy."""
+    from mlcluster.render import render as do_render
+    from mlcluster.render import writer
+
+    def body() -> None:
+        with err.status("rendering…") if err.is_terminal else _nothing():
+            rendered = do_render(profile=profile, stack=stack, sets=tuple(set_ or ()))
+        target = out_dir or Path("build") / rendered.name
+        writer.write_tree(rendered.files, target)
+        manifests = sum(1 for f in rendered.files if f.startswith("manifests/"))
+        releases = sum(1 for f in rendered.files if f.startswith("helm/"))
+        out.print(f"rendered {rendered.name}: {len(rendered.result.resources)} resources, {manifests} Kubernetes "
+                  f"objects (strictly validated), {releases} Helm releases", markup=False)
+        out.print(f"wrote {target}/ — read {target}/SUMMARY.md first", markup=False)
+
+    _guard(body)
+
+
+@app.command()
+def schema(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if profiles/schema.json is stale.")] = False,
+) -> None:
+    """Write profiles/schema.json from the profile model (YAML editors use it to complete profiles)."""
+    from mlcluster.profiles.schema import SCHEMA_FILE, schema_text, write_schema
+
+    if check:
+        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
+        if current != schema_text():
+            err.print("profiles/schema.json is stale: run `mlcluster schema`", markup=False)
+            raise typer.Exit(1)
+        out.print("profiles/schema.json is up to date", markup=False)
+        return
+    out.print(f"wrote {write_schema()}", markup=False)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

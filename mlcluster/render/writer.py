@@ -1,0 +1,137 @@
+"""Turn a recorded run into the render tree a reviewer reads.
+
+    resources.json                         every resource: URN, type, parent, provider, deps, options, inputs
+    manifests/<namespace>/<kind>-<name>.yaml   every Kubernetes object the toolkit writes itself
+    helm/<release>.yaml                    chart, repository, pinned version, namespace, full values
+    SUMMARY.md                             the one screen to read first
+
+Secrets are replaced by "[secret]" everywhere. Output is deterministic: sorted keys, sorted resources,
+integral floats (the wire format has only doubles) written back as integers. The tree is written to a
+temporary folder and moved into place only when complete, so a failed render leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import rpc
+
+from mlcluster.render import summary
+from mlcluster.render.engine import Registration, RenderResult
+from mlcluster.render.kubevalidate import validate_manifests
+
+REDACTED = "[secret]"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def clean(value: Any) -> Any:
+    """Redact secrets, and make numbers and ordering stable."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            inner = value.get("value")
+            # A secret map (a Secret's stringData) keeps its keys, so the object's shape stays reviewable.
+            return {k: REDACTED for k in sorted(inner)} if isinstance(inner, dict) else REDACTED
+        return {k: clean(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def is_kubernetes_object(reg: Registration) -> bool:
+    return reg.custom and reg.type.startswith("kubernetes:") and reg.type != HELM_RELEASE
+
+
+def manifest_of(reg: Registration) -> dict[str, Any]:
+    return clean(reg.inputs)
+
+
+def manifest_path(manifest: dict[str, Any], patch: bool) -> str:
+    meta = manifest.get("metadata", {})
+    namespace = meta.get("namespace") or "_cluster"
+    suffix = ".patch.yaml" if patch else ".yaml"
+    return f"manifests/{namespace}/{manifest['kind'].lower()}-{meta['name']}{suffix}"
+
+
+def _dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def resource_records(result: RenderResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent,
+            "provider": r.provider, "dependencies": r.dependencies, "options": r.options,
+            "inputs": clean(r.inputs),
+        }
+        for r in sorted(result.resources, key=lambda r: r.urn)
+    ]
+
+
+def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
+    """Every file of the render tree, path → content. Raises RenderError on invalid objects."""
+    files: dict[str, str] = {}
+    records = resource_records(result)
+    files["resources.json"] = json.dumps(
+        {"project": "mlcluster", "stack": result.stack, "profile": result.profile.name, "resources": records},
+        indent=2, sort_keys=True, ensure_ascii=False,
+    ) + "\n"
+
+    manifests: dict[str, dict[str, Any]] = {}
+    for reg in result.resources:
+        if is_kubernetes_object(reg):
+            manifest = manifest_of(reg)
+            path = manifest_path(manifest, reg.type.endswith("Patch"))
+            if path in manifests:
+                raise ValueError(f"two objects render to {path}")
+            manifests[path] = manifest
+    validate_manifests(manifests, result.profile.kubernetes.version)
+    for path, manifest in manifests.items():
+        files[path] = _dump_yaml(manifest)
+
+    releases = []
+    for reg in result.resources:
+        if reg.type == HELM_RELEASE:
+            inputs = clean(reg.inputs)
+            release = {
+                "release": inputs.get("name", reg.name),
+                "chart": inputs["chart"],
+                "repository": inputs.get("repositoryOpts", {}).get("repo"),
+                "version": inputs["version"],
+                "namespace": inputs["namespace"],
+                "values": inputs.get("values", {}),
+            }
+            releases.append(release)
+            files[f"helm/{release['release']}.yaml"] = _dump_yaml(release)
+
+    files["SUMMARY.md"] = summary.render(result, records, sorted(manifests), releases, header_notes)
+    return files
+
+
+def write_tree(files: dict[str, str], out: Path) -> None:
+    """Write all files to a temporary sibling of `out`, then swap it into place."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for rel, content in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
