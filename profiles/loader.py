@@ -138,7 +138,7 @@ def _chain(path: Path, seen: list[str]) -> list[Source]:
     shown = display_path(path)
     key = str(path.resolve())
     if key in seen:
-        cycle = " → ".join([*(display_path(Path(s)) for s in seen[seen.index(key):]), shown])
+        cycle = " → ".join([*(Path(s).name for s in seen[seen.index(key):]), path.name])
         raise ConfigError.one(shown, "extends", cycle, "`extends` must not form a cycle; break the loop")
     source = load(path, shown)
     if source.data is None:

@@ -1,0 +1,129 @@
+"""Every kind of bad profile gets one clear problem: file, field path, line, value, what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlcluster.errors import ConfigError
+from mlcluster.profiles.effective import load_profile
+
+GPU_POOL = """
+  - name: gpu
+    role: gpu
+    gpu: {product: NVIDIA-A10G, count: 1}
+    min: 0
+    max: 2
+"""
+
+
+def problems_for(tmp_path: Path, body: str) -> list:
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: local\n" + body)
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    return err.value.problems
+
+
+def one(tmp_path: Path, body: str):
+    found = problems_for(tmp_path, body)
+    assert len(found) == 1, [p.render() for p in found]
+    return found[0]
+
+
+def test_shipped_profiles_are_valid():
+    from mlcluster.profiles.loader import shipped_profiles
+
+    for name in shipped_profiles():
+        assert load_profile(name).name == name
+
+
+def test_unknown_key_lists_the_allowed_keys(tmp_path):
+    p = one(tmp_path, "tenancy:\n  egres: open\n")
+    assert (p.field, p.value, p.line) == ("tenancy.egres", "open", 3)
+    assert "egress" in p.allowed and "unknown key" in p.allowed
+
+
+def test_unknown_addon_names_the_known_ones(tmp_path):
+    p = one(tmp_path, "addons:\n  grafana: {enabled: true}\n")
+    assert p.field == "addons.grafana"
+    assert "unknown add-on" in p.allowed and "monitoring" in p.allowed
+
+
+def test_wrong_type(tmp_path):
+    p = one(tmp_path, "addons:\n  monitoring:\n    prometheus_storage_gib: lots\n")
+    assert (p.field, p.value, p.line) == ("addons.monitoring.prometheus_storage_gib", "lots", 4)
+    assert "integer" in p.allowed
+
+
+def test_bad_dns_name(tmp_path):
+    p = one(tmp_path, "teams:\n  - name: Data_Science\n    quota: {cpu: '1', memory: 1Gi}\n")
+    assert p.field == "teams[2].name" and p.value == "Data_Science"
+    assert "DNS-1123" in p.allowed
+
+
+def test_min_greater_than_max(tmp_path):
+    p = one(tmp_path, "node_pools:\n  - name: default\n    min: 3\n    max: 2\n")
+    assert (p.field, p.value) == ("node_pools[0].min", 3)
+    assert "at most max (2)" in p.allowed
+
+
+def test_gpu_pool_without_gpu_product(tmp_path):
+    p = one(tmp_path, "node_pools:\n  - name: gpu\n    role: gpu\n    max: 2\n")
+    assert p.field == "node_pools[1].gpu"
+    assert "product" in p.allowed
+
+
+def test_mig_on_a_gpu_without_mig(tmp_path):
+    body = "node_pools:" + GPU_POOL + "    sharing: {mode: mig, mig_strategy: single, mig_layout: all-1g.10gb}\n"
+    p = one(tmp_path, body)
+    assert p.field == "node_pools[1].sharing.mode"
+    assert "NVIDIA-A10G has no MIG" in p.allowed
+
+
+def test_time_slicing_needs_replicas(tmp_path):
+    p = one(tmp_path, "node_pools:" + GPU_POOL + "    sharing: {mode: time-slicing}\n")
+    assert p.field == "node_pools[1].sharing.replicas"
+
+
+def test_team_gpu_quota_beyond_cluster_capacity(tmp_path):
+    body = "node_pools:" + GPU_POOL + "teams:\n  - name: vision\n    quota: {gpu: 3}\n"
+    p = one(tmp_path, body)
+    assert (p.field, p.value) == ("teams[0].quota.gpu", 3)
+    assert "(2 at the pools' max size)" in p.allowed
+
+
+def test_unknown_tier_and_duplicate_lead(tmp_path):
+    body = "teams:\n  - name: vision\n    tiers: [gpu-8]\n  - name: nlp\n    leads: [carol@example.com]\n"
+    found = {p.field: p for p in problems_for(tmp_path, body)}
+    assert "unknown tier" in found["teams[0].tiers[0]"].allowed
+    assert "already leads `vision`" in found["teams[1].leads[0]"].allowed
+
+
+def test_tier_that_fits_no_node(tmp_path):
+    p = one(tmp_path, "tiers:\n  - {name: gpu-8, cpu: '32', memory: 256Gi, gpu: 8}\n")
+    assert p.field == "tiers[2].gpu"
+    assert "a tier must fit on one node" in p.allowed
+
+
+def test_unsupported_kubernetes_version(tmp_path):
+    p = one(tmp_path, "kubernetes: {version: '1.20'}\n")
+    assert p.field == "kubernetes.version"
+    assert "1.35" in p.allowed
+
+
+def test_unknown_substrate_kind(tmp_path):
+    p = one(tmp_path, "substrate: {kind: gke}\n")
+    assert p.field == "substrate.kind" and "existing" in p.allowed
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    found = problems_for(tmp_path, "tenancy: {egres: open}\naddons: {foo: {}}\n")
+    assert {p.field for p in found} == {"tenancy.egres", "addons.foo"}
+
+
+def test_missing_required_field(tmp_path):
+    p = one(tmp_path, "teams:\n  - name: extra\n")
+    assert p.field == "teams[2].quota" and not p.has_value
+    assert p.render().startswith(f"{tmp_path / 'p.yaml'}:3: field 'teams[2].quota' is missing")

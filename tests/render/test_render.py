@@ -1,0 +1,122 @@
+"""The render tree: four outputs, determinism, validation, redaction, explicit providers, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mlcluster.render import render, writer
+from mlcluster.render.kubevalidate import RenderError, validate_manifests
+from mlcluster.render.mocks import fake_secret
+from tests.conftest import ROOT, rendered_profile, rendered_stack
+
+RENDERS = [("profile", "local"), ("stack", "dev"), ("stack", "lab")]
+
+
+def get(kind, name):
+    return rendered_profile(name) if kind == "profile" else rendered_stack(name)
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_render_writes_the_four_outputs(kind, name, tmp_path):
+    files = get(kind, name).files
+    writer.write_tree(files, tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "resources.json").is_file() and (out / "SUMMARY.md").is_file()
+    assert list((out / "manifests").rglob("*.yaml")) and list((out / "helm").glob("*.yaml"))
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(files)
+
+
+def test_render_is_byte_identical_run_to_run():
+    first = render(profile="local").files
+    second = render(profile="local").files
+    assert first == second
+
+
+def test_every_manifest_is_a_valid_kubernetes_object():
+    files = rendered_stack("lab").files
+    manifests = {p: yaml.safe_load(c) for p, c in files.items() if p.startswith("manifests/")}
+    assert len(manifests) > 20
+    validate_manifests(manifests, "1.35")  # raises on any invalid one
+
+
+def test_invalid_object_fails_the_render():
+    bad = {"x.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labelz": {}}}}
+    with pytest.raises(RenderError, match="labelz"):
+        validate_manifests(bad, "1.35")
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_no_generated_secret_appears_anywhere_in_the_tree(kind, name):
+    rendered = get(kind, name)
+    passwords = [r for r in rendered.result.resources if r.type == "random:index/randomPassword:RandomPassword"]
+    assert passwords, "the profile generates at least the Grafana admin password"
+    for reg in passwords:
+        secret = fake_secret(reg.name)
+        assert not [path for path, text in rendered.files.items() if secret in text]
+    assert "[secret]" in rendered.files["manifests/monitoring/secret-grafana-admin.yaml"]
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_every_kubernetes_resource_names_an_explicit_provider(kind, name):
+    resources = json.loads(get(kind, name).files["resources.json"])["resources"]
+    k8s = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert k8s
+    for r in k8s:
+        assert r["provider"], f"{r['urn']} has no provider"
+        _, _, _, provider_type, provider_name = r["provider"].split("::")
+        assert provider_type.endswith("pulumi:providers:kubernetes"), r["urn"]
+        assert not provider_name.startswith("default"), f"{r['urn']} uses a default provider"
+
+
+def test_pulumi_yaml_disables_default_kubernetes_provider():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["kubernetes"]
+    assert project["stackConfigDir"] == "stacks" and project["main"] == "stacks/"
+
+
+def test_helm_file_carries_chart_repository_version_namespace_values():
+    release = yaml.safe_load(rendered_profile("local").files["helm/kube-prometheus-stack.yaml"])
+    assert release["chart"] == "kube-prometheus-stack"
+    assert release["version"] == "88.5.3"
+    assert release["repository"].startswith("https://")
+    assert release["namespace"] == "monitoring"
+    assert release["values"]["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+
+
+def test_summary_names_substrate_pools_addons_teams_and_counts():
+    summary = rendered_stack("lab").files["SUMMARY.md"]
+    assert "profile `local`, stack `lab`" in summary
+    assert "| speech | team-speech |" in summary  # the team the lab stack adds
+    assert "| vision | team-vision | 16 |" in summary  # the quota the lab stack raises
+    assert "egress **restricted**" in summary
+    assert "| kube-prometheus-stack | kube-prometheus-stack | 88.5.3 |" in summary
+    assert "| grafanaAdminPassword | [secret] |" in summary
+
+
+def test_failed_render_leaves_previous_output_untouched(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    writer.write_tree({"a.txt": "old"}, out)
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("pathlib.Path.write_text", broken)
+    with pytest.raises(OSError):
+        writer.write_tree({"a.txt": "new", "b.txt": "new"}, out)
+    monkeypatch.undo()
+    assert (out / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp folder left behind
+
+
+def test_urn_snapshot_of_the_local_profile():
+    """A renamed resource is a replaced resource: the URN list is a reviewed snapshot (tests/snapshots/)."""
+    resources = json.loads(rendered_profile("local").files["resources.json"])["resources"]
+    urns = "\n".join(r["urn"] for r in resources) + "\n"
+    snapshot = ROOT / "tests" / "snapshots" / "local.urns.txt"
+    assert urns == snapshot.read_text(), (
+        "resource URNs changed: a rename replaces live infrastructure. Add `aliases` for renames, then "
+        "review and update tests/snapshots/local.urns.txt"
+    )
