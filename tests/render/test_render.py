@@ -66,7 +66,7 @@ def test_every_kubernetes_resource_names_an_explicit_provider(kind, name):
     assert k8s
     for r in k8s:
         assert r["provider"], f"{r['urn']} has no provider"
-        _, _, _, provider_type, provider_name = r["provider"].split("::")
+        _, _, provider_type, provider_name = r["provider"].split("::")
         assert provider_type.endswith("pulumi:providers:kubernetes"), r["urn"]
         assert not provider_name.startswith("default"), f"{r['urn']} uses a default provider"
 
