@@ -99,6 +99,12 @@ def _schema(chart: Path) -> dict[str, Any] | None:
     return None
 
 
+def _overlay(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _overlay(base.get(k), v) for k, v in over.items()}}
+    return over if over is not None else base
+
+
 def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
     """Keys we set that the chart neither defaults, documents in comments, nor declares in its schema.
 
@@ -114,6 +120,12 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
             return
         for key, value in values.items():
             keys = [*path, key]
+            sub_file = root / "charts" / key / "values.yaml"
+            if not shown and sub_file.exists():
+                # A subchart: its own defaults, overlaid with what the parent chart sets for it.
+                merged = _overlay(_defaults(sub_file).data, default.get(key) if isinstance(default, dict) else None)
+                walk(value, sub_file, merged, [], [key])
+                continue
             if isinstance(default, dict) and key in default:
                 sub = default[key]
                 if isinstance(sub, dict) and not sub:
@@ -121,10 +133,6 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
                 if isinstance(sub, list) or sub is None:
                     continue
                 walk(value, defaults_file, sub, keys, [*shown, key])
-                continue
-            if not shown and (root / "charts" / key / "values.yaml").exists():
-                sub_file = root / "charts" / key / "values.yaml"
-                walk(value, sub_file, _defaults(sub_file).data, [], [key])
                 continue
             if _defaults(defaults_file).commented(path, key):
                 continue

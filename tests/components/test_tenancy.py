@@ -1,0 +1,78 @@
+"""Isolation by construction: every team namespace is fenced, capped and bound only inside itself."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlcluster.components.tenancy import team_manifests
+from mlcluster.profiles.effective import load_profile
+from tests.conftest import rendered_profile, rendered_stack
+
+
+def team_objects(files, ns):
+    return [yaml.safe_load(text) for path, text in files.items() if path.startswith(f"manifests/{ns}/")]
+
+
+@pytest.mark.parametrize("rendered", [lambda: rendered_profile("local"), lambda: rendered_stack("lab")],
+                         ids=["local", "lab"])
+def test_each_team_namespace_is_isolated(rendered):
+    r = rendered()
+    namespaces = [yaml.safe_load(t) for p, t in r.files.items() if p.startswith("manifests/_cluster/namespace-team-")]
+    assert len(namespaces) == len(r.result.profile.teams) >= 2
+    for ns in namespaces:
+        name = ns["metadata"]["name"]
+        labels = ns["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"
+        objects = team_objects(r.files, name)
+        by_kind: dict[str, list] = {}
+        for obj in objects:
+            by_kind.setdefault(obj["kind"], []).append(obj)
+        deny = [p for p in by_kind["NetworkPolicy"] if p["metadata"]["name"] == "default-deny-ingress"]
+        assert deny and deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+        hard = by_kind["ResourceQuota"][0]["spec"]["hard"]
+        assert "requests.nvidia.com/gpu" in hard and "requests.cpu" in hard and "requests.memory" in hard
+        assert by_kind["LimitRange"][0]["spec"]["limits"][0]["default"]
+        for binding in by_kind.get("RoleBinding", []):
+            assert binding["metadata"]["namespace"] == name
+            assert binding["roleRef"]["name"] in ("edit", "admin")
+        assert "ClusterRoleBinding" not in by_kind
+        patch = yaml.safe_load(r.files[f"manifests/{name}/serviceaccount-default.patch.yaml"])
+        assert patch["automountServiceAccountToken"] is False
+
+
+def test_no_cluster_wide_binding_anywhere():
+    for r in (rendered_profile("local"), rendered_stack("lab")):
+        assert not [p for p in r.files if "clusterrolebinding" in p]
+
+
+def test_restricted_egress_allows_dns_platform_and_cidrs_only():
+    files = rendered_stack("lab").files
+    deny = yaml.safe_load(files["manifests/team-vision/networkpolicy-default-deny-egress.yaml"])
+    assert deny["spec"]["policyTypes"] == ["Egress"] and "egress" not in deny["spec"]
+    allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-egress.yaml"])["spec"]["egress"]
+    dns = allow[0]
+    assert {"protocol": "UDP", "port": 53} in dns["ports"]
+    assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]} in allow
+
+
+def test_open_egress_writes_no_egress_policy():
+    files = rendered_profile("local").files
+    assert not [p for p in files if "egress" in p]
+
+
+def test_monitoring_may_scrape_team_namespaces():
+    files = rendered_profile("local").files
+    allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-from-platform.yaml"])
+    selector = allow["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]
+    assert selector["values"] == ["monitoring"]
+
+
+def test_team_without_people_gets_no_empty_bindings():
+    profile = load_profile("local", sets=("teams[0].members=[]", "teams[0].leads=[]"))
+    manifests = team_manifests(profile.teams[0], profile.tenancy, "1.35", [])
+    assert not [m for m in manifests if m["kind"] == "RoleBinding"]
+    assert not [m for m in manifests if m["metadata"]["name"] == "allow-from-platform"]

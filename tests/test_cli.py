@@ -1,0 +1,89 @@
+"""The command line: what users type, what they see, and exit status 2 for bad input with nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+from typer.testing import CliRunner
+
+from mlcluster.cli import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_render_without_arguments_renders_local_into_build_local(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("render")
+    assert result.exit_code == 0, result.output
+    assert "build/local" in result.output
+    for name in ("resources.json", "SUMMARY.md"):
+        assert (tmp_path / "build" / "local" / name).is_file()
+    assert (tmp_path / "build" / "local" / "helm" / "kube-prometheus-stack.yaml").is_file()
+
+
+def test_render_stack_with_set_and_out(tmp_path):
+    result = run("render", "--stack", "lab", "--set", "addons.monitoring.retention=60d", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    values = yaml.safe_load((tmp_path / "o" / "helm" / "kube-prometheus-stack.yaml").read_text())["values"]
+    assert values["prometheus"]["prometheusSpec"]["retention"] == "60d"
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "o"
+    for args in (["--profile", "nope"], ["--stack", "nope"], ["--set", "tenancy.egress=sideways"],
+                 ["--set", "broken"], ["--profile", "local", "--stack", "dev"]):
+        result = run("render", *args, "--out", str(out))
+        assert result.exit_code == 2, (args, result.output)
+        assert "error: bad input" in result.output
+        assert not out.exists()
+        assert not list(tmp_path.iterdir()), "no temporary folder left behind"
+
+
+def test_set_error_names_the_flag_field_value_and_allowed():
+    result = run("render", "--set", "tenancy.egress=sideways")
+    assert "--set: field 'tenancy.egress' has the value \"sideways\"; allowed: input should be 'open' or " \
+           "'restricted'" in result.output
+
+
+def test_profiles_list_and_show():
+    listing = run("profiles")
+    assert listing.exit_code == 0 and "local" in listing.output and "existing" in listing.output
+    shown = run("profiles", "show", "local")
+    assert shown.exit_code == 0
+    data = yaml.safe_load(shown.output)
+    assert data["name"] == "local" and data["addons"]["monitoring"]["enabled"] is True
+    assert data["tenancy"]["namespace_prefix"] == "team-"  # inherited from _base and defaulted
+
+
+def test_validate_reports_every_bad_file(tmp_path):
+    bad1 = tmp_path / "a.yaml"
+    bad1.write_text("extends: local\ntenancy: {egres: open}\n")
+    bad2 = tmp_path / "Pulumi.x.yaml"
+    bad2.write_text("config:\n  mlcluster:profile: local\n")  # no way to reach the cluster
+    result = run("validate", str(ROOT / "profiles" / "local.yaml"), str(bad1), str(bad2))
+    assert result.exit_code == 2
+    assert "ok  profiles/local.yaml" in result.output
+    assert "field 'tenancy.egres'" in result.output
+    assert "field 'mlcluster:kubeContext' is missing" in result.output
+
+
+def test_validate_shipped_files():
+    files = sorted(str(p) for p in [*(ROOT / "profiles").glob("*.yaml"), *(ROOT / "stacks").glob("Pulumi.*.yaml")])
+    result = run("validate", *files)
+    assert result.exit_code == 0, result.output
+
+
+def test_no_traceback_from_the_real_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mlcluster.cli", "render", "--profile", "nope", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n\n") == 1  # one header line, one paragraph
+    assert "--profile: the value \"nope\" is not accepted; no such profile; the shipped profiles are: local" in proc.stderr
