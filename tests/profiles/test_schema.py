@@ -7,7 +7,6 @@ import json
 import jsonschema
 import pytest
 import yaml
-
 from mlcluster.profiles.loader import PROFILES_DIR
 from mlcluster.profiles.schema import SCHEMA_FILE, profile_schema, schema_text
 
