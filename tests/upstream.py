@@ -82,12 +82,10 @@ def _schema_has(schema: dict[str, Any], keys: list[str]) -> bool:
         props = node.get("properties", {})
         if key in props:
             node = props[key]
-        elif node.get("additionalProperties") not in (None, False) or node.get("patternProperties"):
-            return True
-        elif "properties" not in node:
-            return True  # a free-form object in the schema
         else:
-            return False
+            # Known only if the schema leaves this object open (additional/pattern properties, or no properties).
+            return (node.get("additionalProperties") not in (None, False) or bool(node.get("patternProperties"))
+                    or "properties" not in node)
     return True
 
 
