@@ -14,6 +14,7 @@ import jinja2
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+
 from mlcluster.addons.catalog import chart as catalog_chart
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle

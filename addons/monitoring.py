@@ -11,11 +11,12 @@ from typing import Any
 
 import pulumi
 import pulumi_random as random
+from pydantic import Field
+
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
 from mlcluster.profiles.model import AddonSettings, DnsLabel
-from pydantic import Field
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlcluster.profiles.model import NodePool
 
 GPU_RESOURCE = "nvidia.com/gpu"

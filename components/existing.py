@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-from mlcluster.components.cluster import ClusterHandle, PoolFacts
-from mlcluster.profiles.model import ProfileBase
 
+from mlcluster.components.cluster import ClusterHandle, PoolFacts
 from mlcluster.errors import ConfigError
+from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+
 from mlcluster.addons import install_order, registry
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
@@ -16,7 +17,6 @@ from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.substrates import SUBSTRATES
 from mlcluster.components.tenancy import TeamSpace
 from mlcluster.profiles.model import ProfileBase
-
 from mlcluster.stackconfig import StackSettings
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import GPU_RESOURCE, ClusterHandle
 from mlcluster.profiles.model import Team, Tenancy

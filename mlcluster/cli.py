@@ -160,17 +160,18 @@ def render(
 def schema(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if profiles/schema.json is stale.")] = False,
 ) -> None:
-    """Write profiles/schema.json from the profile model (YAML editors use it to complete profiles)."""
+    """Write profiles/schema.json and profiles/REFERENCE.md from the profile model."""
+    from mlcluster.profiles.reference import REFERENCE_FILE, reference_text, write_reference
     from mlcluster.profiles.schema import SCHEMA_FILE, schema_text, write_schema
 
     if check:
-        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
-        if current != schema_text():
-            err.print("profiles/schema.json is stale: run `mlcluster schema`", markup=False)
-            raise typer.Exit(1)
-        out.print("profiles/schema.json is up to date", markup=False)
+        for path, text in ((SCHEMA_FILE, schema_text()), (REFERENCE_FILE, reference_text())):
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                err.print(f"{path.name} is stale: run `mlcluster schema`", markup=False)
+                raise typer.Exit(1)
+        out.print("profiles/schema.json and profiles/REFERENCE.md are up to date", markup=False)
         return
-    out.print(f"wrote {write_schema()}", markup=False)
+    out.print(f"wrote {write_schema()} and {write_reference()}", markup=False)
 
 
 class _nothing:

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from pydantic import BaseModel, Field, create_model
+
+from mlcluster.errors import ConfigError, Problem
 from mlcluster.profiles import rules
 from mlcluster.profiles.loader import (
     Layered,
@@ -24,9 +27,6 @@ from mlcluster.profiles.loader import (
     resolve_profile_path,
 )
 from mlcluster.profiles.model import ProfileBase, Strict
-from pydantic import BaseModel, Field, create_model
-
-from mlcluster.errors import ConfigError, Problem
 from mlcluster.yamlsource import Path_, dotted
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlcluster.profiles.model import NodePool, ProfileBase
-
 from mlcluster.yamlsource import Path_
 
 Finding = tuple[Path_, Any, str]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from mlcluster.addons.catalog import catalog, chart
 
+from mlcluster.addons.catalog import catalog, chart
 from tests.upstream import versions
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jinja2
 import pytest
 import yaml
-from mlcluster.addons.base import render_values
 
+from mlcluster.addons.base import render_values
 from tests.conftest import rendered_profile, rendered_stack
 from tests.upstream import unknown_value_keys
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlcluster.addons import install_order, registry
 
+from mlcluster.addons import install_order, registry
 from mlcluster.errors import ConfigError
 from mlcluster.render import engine
 from tests.conftest import rendered_profile

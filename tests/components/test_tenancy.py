@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+
 from mlcluster.components.tenancy import team_manifests
 from mlcluster.profiles.effective import load_profile
-
 from tests.conftest import rendered_profile, rendered_stack
 
 

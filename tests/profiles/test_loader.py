@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlcluster.profiles.effective import layered_profile, load_profile
-from mlcluster.profiles.loader import load_layers, shipped_profiles
 
 from mlcluster.errors import ConfigError
+from mlcluster.profiles.effective import layered_profile, load_profile
+from mlcluster.profiles.loader import load_layers, shipped_profiles
 from mlcluster.yamlsource import parse
 
 

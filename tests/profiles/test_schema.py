@@ -7,12 +7,20 @@ import json
 import jsonschema
 import pytest
 import yaml
+
 from mlcluster.profiles.loader import PROFILES_DIR
 from mlcluster.profiles.schema import SCHEMA_FILE, profile_schema, schema_text
 
 
 def test_schema_file_is_current():
     assert SCHEMA_FILE.read_text() == schema_text(), "profiles/schema.json is stale: run `mlcluster schema`"
+
+
+def test_reference_file_is_current():
+    from mlcluster.profiles.reference import REFERENCE_FILE, reference_text
+
+    assert REFERENCE_FILE.read_text() == reference_text(), "profiles/REFERENCE.md is stale: run `mlcluster schema`"
+    assert "| `retention` |" in reference_text() and "## `node_pools[]` — NodePool" in reference_text()
 
 
 def test_schema_covers_every_addon_and_section():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlcluster.profiles.effective import load_profile
 
 from mlcluster.errors import ConfigError
+from mlcluster.profiles.effective import load_profile
 
 GPU_POOL = """
   - name: gpu

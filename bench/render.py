@@ -1,0 +1,90 @@
+"""Benchmark: render time per shipped profile, and scaling with the number of teams.
+
+For N teams (10 / 100 / 1,000) it renders a synthetic profile (the `local` profile with N teams) and,
+as the floor, a bare Pulumi program that registers the same number of plain resources under the same
+mocks and recording monitor. The ratio says how much the toolkit adds over Pulumi's own cost.
+
+    .venv/bin/python bench/render.py [--teams 10,100,1000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime import settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from mlcluster.profiles.loader import shipped_profiles
+from mlcluster.render import render
+from mlcluster.render.engine import RecordingMonitor
+from mlcluster.render.mocks import PlatformMocks
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def synthetic_sets(teams: int) -> tuple[str, ...]:
+    team_list = [{"name": f"team{i:04d}", "members": [f"user{i}@example.com"], "leads": [f"lead{i}@example.com"],
+                  "quota": {"cpu": "4", "memory": "16Gi"}} for i in range(teams)]
+    return (f"teams={json.dumps(team_list)}",)
+
+
+class _Thing(pulumi.CustomResource):
+    def __init__(self, name: str) -> None:
+        super().__init__("bench:index:Thing", name, {"value": name})
+
+
+def floor(count: int) -> float:
+    """The same number of plain registrations under the same mocks: Pulumi's own cost."""
+    settings.reset_options(project="mlcluster", stack="bench", preview=False)
+    runtime_config.set_all_config({}, [])
+    mocks = PlatformMocks()
+    runtime_mocks.set_mocks(mocks, "mlcluster", "bench", preview=False, monitor=RecordingMonitor(mocks))
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+
+    def program() -> None:
+        for i in range(count):
+            _Thing(f"thing-{i}")
+
+    seconds, _ = timed(lambda: _sync_await(run_pulumi_func(program)))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", default="10,100,1000")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    args = parser.parse_args()
+
+    render(profile="local")  # warm-up: imports, schema caches
+    print("| profile | resources | render (s) |")
+    print("|---|---|---|")
+    for name in shipped_profiles():
+        seconds = min(timed(lambda n=name: render(profile=n))[0] for _ in range(args.repeat))
+        count = len(render(profile=name).result.resources)
+        print(f"| {name} | {count} | {seconds:.2f} |")
+
+    print()
+    print("| teams | resources | render (s) | bare Pulumi floor (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for teams in (int(t) for t in args.teams.split(",")):
+        sets = synthetic_sets(teams)
+        runs = [timed(lambda s=sets: render(profile="local", sets=s)) for _ in range(args.repeat)]
+        seconds, rendered = min(runs, key=lambda r: r[0])
+        count = len(rendered.result.resources)
+        base = min(floor(count) for _ in range(args.repeat))
+        print(f"| {teams} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
