@@ -93,6 +93,11 @@ def _allowed(error: dict[str, Any]) -> str:
     return msg
 
 
+def _substrate_kinds() -> str:
+    union = typing.get_args(ProfileBase.model_fields["substrate"].annotation)
+    return ", ".join(f"'{typing.get_args(m.model_fields['kind'].annotation)[0]}'" for m in union)
+
+
 def _problem(layered: Layered, path: Path_, value: Any, allowed: str, *, missing: bool = False) -> Problem:
     origin = layered.origin(path)
     return Problem(origin.file, dotted(path), value, allowed, origin.line, has_value=not missing)
@@ -106,6 +111,15 @@ def validate(layered: Layered) -> ProfileBase:
         problems = []
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
+            if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                # A discriminated union (substrate): point at its `kind` and list the kinds.
+                ctx = error.get("ctx", {})
+                tag = ctx.get("discriminator", "'kind'").strip("'")
+                kinds = ctx.get("expected_tags") or _substrate_kinds()
+                missing = error["type"] == "union_tag_not_found"
+                problems.append(_problem(layered, (*loc, tag), None if missing else ctx.get("tag"),
+                                         f"allowed kinds: {kinds}", missing=missing))
+                continue
             missing = error["type"] == "missing"
             problems.append(_problem(layered, loc, None if missing else error.get("input"), _allowed(error),
                                      missing=missing))

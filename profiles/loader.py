@@ -114,10 +114,14 @@ def _merge(
                 _record(item, (*src_path, j), (*out_path, len(merged_list) - 1), source, origins)
         return merged_list
     # Replacement: forget the origins of whatever was under this path before.
-    for stale in [p for p in origins if p[: len(out_path)] == out_path and len(p) > len(out_path)]:
-        del origins[stale]
+    _forget_below(origins, out_path)
     _record(over, src_path, out_path, source, origins)
     return over
+
+
+def _forget_below(origins: dict[Path_, Origin], path: Path_) -> None:
+    for stale in [p for p in origins if p[: len(path)] == path and len(p) > len(path)]:
+        del origins[stale]
 
 
 def merge_layer(layered: Layered, source: Source, at: Path_ = ()) -> Layered:
@@ -221,5 +225,6 @@ def apply_set(layered: Layered, flag: str) -> Layered:
         if not isinstance(cursor, dict):
             raise ConfigError.one("--set", dotted(path), flag, "the path goes through a non-mapping value")
         cursor[last] = source.data
+    _forget_below(layered.origins, path)
     _record(source.data, (), path, source, layered.origins)
     return layered

@@ -89,6 +89,47 @@ class ExistingSubstrate(Strict):
     )
 
 
+class Vpc(Strict):
+    """A new VPC (the default) or your own (`vpc_id` with subnet ids)."""
+
+    cidr: Cidr = Field("10.0.0.0/16", description="VPC CIDR, /16 to /20; also the pod range (VPC CNI).")
+    az_count: int = Field(3, ge=2, le=3, description="Availability zones to spread subnets over.")
+    nat_gateways: Literal["per-az", "single"] = Field(
+        "per-az", description="per-az survives an AZ outage; single is cheaper (dev).")
+    endpoints: bool = Field(True, description="S3 gateway + ECR/STS interface endpoints for private nodes.")
+    flow_log_retention_days: int = Field(90, ge=1, le=3653)
+    vpc_id: str | None = Field(None, description="Bring your own VPC: its id (then the subnet ids are required).")
+    private_subnet_ids: list[str] = Field(default_factory=list)
+    public_subnet_ids: list[str] = Field(default_factory=list)
+
+
+class ApiEndpoint(Strict):
+    """The cluster API is always reachable privately; publicly only from an explicit allow-list."""
+
+    public_cidrs: list[Cidr] = Field(
+        default_factory=list, description="CIDRs allowed to reach the public endpoint; empty turns it off.")
+
+
+class Karpenter(Strict):
+    enabled: bool = False
+
+
+class EksSubstrate(Strict):
+    """Amazon EKS in a VPC the toolkit creates (or yours), secure by default."""
+
+    kind: Literal["eks"]
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. eu-west-1.")
+    production: bool = Field(False, description="Deletion protection, NAT per AZ, protected cluster.")
+    vpc: Vpc = Vpc()
+    service_cidr: Cidr = Field("172.20.0.0/16", description="Kubernetes service range; must not overlap the VPC.")
+    api: ApiEndpoint = ApiEndpoint()
+    admin_principals: list[str] = Field(
+        default_factory=list, description="IAM role/user ARNs given cluster-admin through access entries.")
+    log_retention_days: int = Field(90, ge=1, le=3653, description="Control-plane log retention.")
+    artifacts_bucket: bool = Field(True, description="An S3 bucket for ML artifacts (versioned, SSE-KMS, protected).")
+    karpenter: Karpenter = Karpenter()
+
+
 # --- node pools ------------------------------------------------------------------------------------
 
 
@@ -130,6 +171,8 @@ class NodePool(Strict):
     max: int = Field(ge=0, le=1000)
     labels: Labels = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
+    disk_gib: int = Field(100, ge=20, le=16384, description="Root volume (eks: encrypted gp3).")
+    efa: bool = Field(False, description="eks: EFA + a cluster placement group for multi-node training.")
 
 
 # --- tiers and teams -------------------------------------------------------------------------------
@@ -191,7 +234,7 @@ class ProfileBase(Strict):
 
     name: str = Field(description="Set from the file name; not written in the YAML.")
     description: str = Field("", description="One line shown by `mlcluster profiles`.")
-    substrate: ExistingSubstrate
+    substrate: Annotated[ExistingSubstrate | EksSubstrate, Field(discriminator="kind")]
     kubernetes: Kubernetes = Kubernetes()
     node_pools: list[NodePool] = Field(default_factory=list)
     tiers: list[Tier] = Field(default_factory=list)

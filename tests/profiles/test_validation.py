@@ -115,7 +115,16 @@ def test_unsupported_kubernetes_version(tmp_path):
 
 def test_unknown_substrate_kind(tmp_path):
     p = one(tmp_path, "substrate: {kind: gke}\n")
-    assert p.field == "substrate.kind" and "existing" in p.allowed
+    assert (p.field, p.value, p.line) == ("substrate.kind", "gke", 2)
+    assert "'existing', 'eks'" in p.allowed
+
+
+def test_substrate_without_kind():
+    with pytest.raises(ConfigError) as err:
+        load_profile("local", sets=("substrate={}",))  # --set replaces, where a profile layer would merge
+    (p,) = err.value.problems
+    assert (p.file, p.field, p.has_value) == ("--set", "substrate.kind", False)
+    assert "'existing', 'eks'" in p.allowed
 
 
 def test_several_problems_are_reported_together(tmp_path):
