@@ -60,6 +60,19 @@ class PoolFacts:
 
 
 @dataclass(frozen=True)
+class AwsFacts:
+    """What AWS-aware add-ons need to give a service account a role or use the artifacts bucket."""
+
+    region: str
+    account_id: str
+    partition: str
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str] | None
+
+
+@dataclass(frozen=True)
 class ClusterHandle:
     """What every add-on may rely on, whichever substrate made the cluster."""
 
@@ -73,6 +86,8 @@ class ClusterHandle:
     storage_class: str | None  # for platform data; None = the cluster's default class
     user_data_storage_class: str | None  # Retain class for notebooks, tracking, databases
     facts: dict[str, str] = field(default_factory=dict)  # substrate-specific facts for SUMMARY/outputs
+    aws: AwsFacts | None = None  # set on eks: identity for service accounts, the artifacts bucket
+    ready: tuple[pulumi.Resource, ...] = ()  # what add-ons wait for (nodes, CSI driver, storage classes)
 
     def gpu_pools(self) -> tuple[PoolFacts, ...]:
         return tuple(p for p in self.node_pools if p.is_gpu)

@@ -38,11 +38,13 @@ class Platform(pulumi.ComponentResource):
 
         keys = enabled_addons(profile)
         classes = {key: registry()[key] for key in keys}
-        base_deps: list[pulumi.Resource] = []
+        # Everything on the cluster waits for it to be usable (nodes, CSI driver, storage classes), so a
+        # `pulumi destroy` removes workloads, and the load balancers and volumes they own, before the nodes.
+        base_deps: list[pulumi.Resource] = list(cluster.ready)
         if any(cls.uses_node_agents for cls in classes.values()):
             manifest = objects.namespace_manifest(NODE_AGENTS_NAMESPACE, cluster.kubernetes_version, "privileged")
             base_deps.append(objects.apply(f"ns-{NODE_AGENTS_NAMESPACE}", manifest, cluster.provider,
-                                           cluster.opts(self)))
+                                           cluster.opts(self, depends_on=list(cluster.ready))))
 
         self.addons: dict[str, Addon] = {}
         for key, cls in classes.items():
@@ -58,7 +60,8 @@ class Platform(pulumi.ComponentResource):
         })
         self.teams = {
             team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces,
-                                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.addons.values())))
+                                 opts=pulumi.ResourceOptions(parent=self,
+                                                             depends_on=[*cluster.ready, *self.addons.values()]))
             for team in profile.teams
         }
         self.stack_outputs = self._outputs()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcluster.components import existing
+from mlcluster.components.aws import eks
 
 
 @dataclass(frozen=True)
@@ -24,4 +25,7 @@ class Substrate:
 SUBSTRATES: dict[str, Substrate] = {
     "existing": Substrate(existing.ExistingCluster, existing.check_stack,
                           {"mlcluster:kubeContext": "kind-mlcluster"}),
+    "eks": Substrate(eks.EksCluster, eks.check_stack,
+                     {"mlcluster:overrides": '{"substrate": {"admin_principals": '
+                      '["arn:aws:iam::111122223333:role/mlcluster-admin"]}}'}),
 }

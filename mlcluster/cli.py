@@ -7,6 +7,7 @@ and nothing written. Tables use rich on a terminal and plain text otherwise.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -183,6 +184,8 @@ class _nothing:
 
 
 def main() -> None:
+    # pulumi-aws warns about its own deprecated resource classes while registering them all; not ours to fix.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws(\.|$)")
     try:
         app()
     except KeyboardInterrupt:

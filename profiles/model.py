@@ -110,10 +110,6 @@ class ApiEndpoint(Strict):
         default_factory=list, description="CIDRs allowed to reach the public endpoint; empty turns it off.")
 
 
-class Karpenter(Strict):
-    enabled: bool = False
-
-
 class EksSubstrate(Strict):
     """Amazon EKS in a VPC the toolkit creates (or yours), secure by default."""
 
@@ -127,7 +123,6 @@ class EksSubstrate(Strict):
         default_factory=list, description="IAM role/user ARNs given cluster-admin through access entries.")
     log_retention_days: int = Field(90, ge=1, le=3653, description="Control-plane log retention.")
     artifacts_bucket: bool = Field(True, description="An S3 bucket for ML artifacts (versioned, SSE-KMS, protected).")
-    karpenter: Karpenter = Karpenter()
 
 
 # --- node pools ------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ field and the file and line that set it.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from mlcluster.profiles.model import NodePool, ProfileBase
+from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
+from mlcluster.profiles.model import EksSubstrate, NodePool, ProfileBase
 from mlcluster.yamlsource import Path_
 
 Finding = tuple[Path_, Any, str]
@@ -61,6 +63,57 @@ def _pool(i: int, pool: NodePool) -> Iterator[Finding]:
         yield ((*at, "sharing", "mode"), sharing.mode, "`mig_strategy`/`mig_layout` are set, so mode must be `mig`")
 
 
+def _eks_pool(i: int, pool: NodePool) -> Iterator[Finding]:
+    at: Path_ = ("node_pools", i)
+    types = pool.instance_types
+    if not types:
+        yield ((*at, "instance_types"), [], "an eks pool needs at least one instance type, e.g. [m7i.xlarge]")
+        return
+    if len({is_arm(t) for t in types}) > 1:
+        yield ((*at, "instance_types"), types, "one pool is all Arm (Graviton) or all x86: one AMI type per pool")
+    known = [GPU_INSTANCES.get(t) for t in types]
+    for j, (name, facts) in enumerate(zip(types, known, strict=True)):
+        if pool.role == "gpu" and facts is None:
+            yield ((*at, "instance_types", j), name,
+                   f"not a GPU instance type the toolkit knows; known: {', '.join(sorted(GPU_INSTANCES))}")
+        elif pool.role != "gpu" and facts is not None:
+            yield ((*at, "instance_types", j), name, "a GPU instance type belongs in a pool with role `gpu`")
+        elif facts is not None and pool.gpu is not None:
+            if facts.product != pool.gpu.product:
+                yield ((*at, "gpu", "product"), pool.gpu.product, f"{name} carries {facts.product}")
+            if facts.gpus != pool.gpu.count:
+                yield ((*at, "gpu", "count"), pool.gpu.count,
+                       f"{name} has {facts.gpus} GPUs; every instance type in a pool must match `gpu.count`")
+        if pool.efa and (facts is None or not facts.efa):
+            yield ((*at, "efa"), True, f"{name} has no EFA; EFA types: "
+                   f"{', '.join(sorted(t for t, f in GPU_INSTANCES.items() if f.efa))}")
+
+
+def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
+    vpc = ipaddress.ip_network(eks.vpc.cidr)
+    if not 16 <= vpc.prefixlen <= 20:
+        yield (("substrate", "vpc", "cidr"), eks.vpc.cidr, "allowed is a /16 to /20 block")
+    service = ipaddress.ip_network(eks.service_cidr)
+    if vpc.version == service.version and vpc.overlaps(service):  # type: ignore[arg-type]
+        yield (("substrate", "service_cidr"), eks.service_cidr,
+               f"overlaps the VPC {eks.vpc.cidr}; pick a disjoint range")
+    if eks.vpc.vpc_id and len(eks.vpc.private_subnet_ids) < 2:
+        yield (("substrate", "vpc", "private_subnet_ids"), eks.vpc.private_subnet_ids,
+               "with your own vpc_id, list at least two private subnets (in different AZs)")
+    for j, cidr in enumerate(eks.api.public_cidrs):
+        if ipaddress.ip_network(cidr).prefixlen == 0:
+            yield (("substrate", "api", "public_cidrs", j), cidr,
+                   "the API endpoint is never open to the whole internet; list your office/VPN/CI ranges")
+    if eks.production and eks.vpc.nat_gateways != "per-az" and not eks.vpc.vpc_id:
+        yield (("substrate", "vpc", "nat_gateways"), eks.vpc.nat_gateways,
+               "a production profile needs a NAT gateway per AZ (per-az)")
+    if not any(p.role == "system" and p.min >= 1 for p in profile.node_pools):
+        yield (("node_pools",), [p.name for p in profile.node_pools],
+               "an eks profile needs a `system` pool with min >= 1 for cluster add-ons (CoreDNS, controllers)")
+    for i, pool in enumerate(profile.node_pools):
+        yield from _eks_pool(i, pool)
+
+
 def gpu_capacity(profile: ProfileBase) -> int:
     """Schedulable `nvidia.com/gpu` at the pools' maximum size (time-sliced GPUs count once per replica)."""
     total = 0
@@ -79,6 +132,8 @@ def check(profile: ProfileBase) -> list[Finding]:
     found += _unique(profile.teams, "teams", "team")
     for i, pool in enumerate(profile.node_pools):
         found += _pool(i, pool)
+    if isinstance(profile.substrate, EksSubstrate):
+        found += _eks(profile, profile.substrate)
 
     max_gpus_per_node = max((p.gpu.count for p in profile.node_pools if p.gpu), default=0)
     for i, tier in enumerate(profile.tiers):

@@ -86,5 +86,5 @@ def test_no_traceback_from_the_real_entry_point(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n\n") == 1  # one header line, one paragraph
-    expected = '--profile: the value "nope" is not accepted; no such profile; the shipped profiles are: local'
-    assert expected in proc.stderr
+    expected = '--profile: the value "nope" is not accepted; no such profile; the shipped profiles are: aws-dev, '
+    assert expected in proc.stderr and "local" in proc.stderr

@@ -15,15 +15,69 @@ from pulumi.runtime import rpc
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 
+# The illustrative AWS account: 111122223333 is the account id AWS documentation uses for examples.
+ACCOUNT_ID = "111122223333"
+PARTITION = "aws"
+DEFAULT_REGION = "us-east-1"
+
 
 def fake_secret(name: str) -> str:
     """A stand-in for a generated secret: deterministic, recognisable, and never in a render."""
     return "mock-" + hashlib.sha256(name.encode()).hexdigest()[:27]
 
 
+def _azs(args: dict[str, Any]) -> dict[str, Any]:
+    region = args.get("region") or DEFAULT_REGION
+    names = [f"{region}{suffix}" for suffix in "abc"]
+    return {"id": region, "names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)],
+            "groupNames": [region] * 3, "state": "available"}
+
+
 # Data sources (invokes) by token → their answer given the call's args. Answers use wire (camelCase)
 # names and carry every required field. Substrates that call data sources add their answers here.
-DATA_SOURCES: dict[str, Any] = {}
+DATA_SOURCES: dict[str, Any] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/mlcluster-render",
+        "id": ACCOUNT_ID, "userId": "AROAEXAMPLEEXAMPLE:render"},
+    "aws:index/getPartition:getPartition": {
+        "id": PARTITION, "partition": PARTITION, "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _azs,
+}
+
+
+def _digest(text: str, n: int = 17) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _aws_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Computed outputs the AWS provider would return that the program reads."""
+    region = DEFAULT_REGION
+    service = typ.split(":")[1].split("/")[0]
+    state: dict[str, Any] = {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"}
+    if typ == "aws:eks/cluster:Cluster":
+        cluster = inputs.get("name", name)
+        state.update(
+            arn=f"arn:aws:eks:{region}:{ACCOUNT_ID}:cluster/{cluster}",
+            endpoint=f"https://{_digest(cluster, 32).upper()}.gr7.{region}.eks.amazonaws.com",
+            certificateAuthority={"data": "bW9jay1jYQ=="},
+            vpcConfig={**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_digest(cluster)}"},
+        )
+    elif typ == "aws:iam/role:Role":
+        role = inputs.get("name", name)
+        state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{role}", name=role)
+    elif typ == "aws:kms/key:Key":
+        key_id = f"{_digest(name, 8)}-mock-key"
+        state.update(arn=f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}", keyId=key_id)
+    elif typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket", name)
+        state.update(arn=f"arn:aws:s3:::{bucket}", bucket=bucket)
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        state.update(arn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}")
+    elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        state.update(latestVersion=1)
+    elif typ == "aws:ec2/placementGroup:PlacementGroup":
+        state.update(name=inputs.get("name", name))
+    return state
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -32,6 +86,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.typ == RANDOM_PASSWORD:
             # The real provider marks `result` secret; so do we.
             state["result"] = rpc.wrap_rpc_secret(fake_secret(args.name))
+        elif args.typ.startswith("aws:") and args.custom:
+            state = {**state, **_aws_state(args.typ, args.name, args.inputs)}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:

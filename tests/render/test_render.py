@@ -12,7 +12,7 @@ from mlcluster.render.kubevalidate import RenderError, validate_manifests
 from mlcluster.render.mocks import fake_secret
 from tests.conftest import ROOT, rendered_profile, rendered_stack
 
-RENDERS = [("profile", "local"), ("stack", "dev"), ("stack", "lab")]
+RENDERS = [("profile", "local"), ("stack", "dev"), ("stack", "lab"), ("profile", "aws-gpu"), ("profile", "aws-dev")]
 
 
 def get(kind, name):
@@ -60,20 +60,21 @@ def test_no_generated_secret_appears_anywhere_in_the_tree(kind, name):
 
 
 @pytest.mark.parametrize(("kind", "name"), RENDERS)
-def test_every_kubernetes_resource_names_an_explicit_provider(kind, name):
+def test_every_kubernetes_and_aws_resource_names_an_explicit_provider(kind, name):
     resources = json.loads(get(kind, name).files["resources.json"])["resources"]
-    k8s = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
-    assert k8s
-    for r in k8s:
+    checked = [r for r in resources if r["custom"] and r["type"].startswith(("kubernetes:", "aws:"))]
+    assert checked
+    for r in checked:
         assert r["provider"], f"{r['urn']} has no provider"
         _, _, provider_type, provider_name = r["provider"].split("::")
-        assert provider_type.endswith("pulumi:providers:kubernetes"), r["urn"]
+        package = r["type"].split(":")[0]
+        assert provider_type.endswith(f"pulumi:providers:{package}"), r["urn"]
         assert not provider_name.startswith("default"), f"{r['urn']} uses a default provider"
 
 
 def test_pulumi_yaml_disables_default_kubernetes_provider():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["kubernetes"]
+    assert project["config"]["pulumi:disable-default-providers"]["value"] == ["kubernetes", "aws"]
     assert project["stackConfigDir"] == "stacks" and project["main"] == "stacks/"
 
 
