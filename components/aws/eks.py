@@ -150,7 +150,8 @@ class EksCluster(pulumi.ComponentResource):
                          artifacts_bucket=bucket.bucket if bucket else None),
             ready=(*after_nodes, *classes),
         )
-        self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint, "vpcId": network.facts.vpc_id})
+        self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
+                               "vpcId": network.facts.vpc_id})
 
     def _admins(self, name: str, principals: list[str], cluster: aws.eks.Cluster, partition: str,
                 opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
