@@ -49,33 +49,51 @@ def profile_model() -> type[ProfileBase]:
     return model
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Peel Optional/Annotated/list/dict down to a model class where there is one."""
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The model classes an annotation can hold (through Optional, Annotated, list, dict, unions)."""
     origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
+        return _models(args[0])
     if origin in (list, tuple, dict):
-        return _unwrap(typing.get_args(annotation)[-1])
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return annotation
+        return _models(args[-1])
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return [m for arg in args for m in _models(arg)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The first model class an annotation holds, or the annotation itself."""
+    models = _models(annotation)
+    return models[0] if models else annotation
+
+
+def _kind(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("kind")
+    args = typing.get_args(field.annotation) if field else ()
+    return args[0] if args else None
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    cls: Any = profile_model()
+    """The model at a pydantic error location; a union's tag in the path (substrate.eks.…) picks the member."""
+    models: list[type[BaseModel]] = [profile_model()]
     for part in loc:
         if isinstance(part, int):
             continue
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+        tagged = [m for m in models if _kind(m) == part]
+        if tagged:
+            models = tagged
+            continue
+        models = [c for m in models if part in m.model_fields for c in _models(m.model_fields[part].annotation)]
+        if not models:
             return None
-        cls = _unwrap(cls.model_fields[part].annotation)
-    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+    return models[0] if len(models) == 1 else None
 
 
 def _allowed(error: dict[str, Any]) -> str:
-    loc = error["loc"]
+    loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "missing":
         parent = _model_at(loc[:-1])
@@ -120,6 +138,8 @@ def validate(layered: Layered) -> ProfileBase:
                 problems.append(_problem(layered, (*loc, tag), None if missing else ctx.get("tag"),
                                          f"allowed kinds: {kinds}", missing=missing))
                 continue
+            if loc[:1] == ("substrate",) and len(loc) > 2 and f"'{loc[1]}'" in _substrate_kinds():
+                loc = (loc[0], *loc[2:])  # pydantic puts the union's tag in the path: substrate.eks.region
             missing = error["type"] == "missing"
             problems.append(_problem(layered, loc, None if missing else error.get("input"), _allowed(error),
                                      missing=missing))

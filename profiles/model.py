@@ -61,6 +61,12 @@ def _cidr(value: str) -> str:
     return value
 
 
+def _region(value: str) -> str:
+    if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", value):
+        raise ValueError("allowed is an AWS region name such as us-east-1 or eu-west-1")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
@@ -114,7 +120,7 @@ class EksSubstrate(Strict):
     """Amazon EKS in a VPC the toolkit creates (or yours), secure by default."""
 
     kind: Literal["eks"]
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. eu-west-1.")
+    region: Annotated[str, AfterValidator(_region)] = Field(description="AWS region, e.g. eu-west-1.")
     production: bool = Field(False, description="Deletion protection, NAT per AZ, protected cluster.")
     vpc: Vpc = Vpc()
     service_cidr: Cidr = Field("172.20.0.0/16", description="Kubernetes service range; must not overlap the VPC.")
