@@ -1,8 +1,6 @@
 """What every add-on has in common: a component, a namespace, a pinned Helm release with templated values.
 
-Subclasses set the class attributes and implement `build()`. Values templates are rendered with jinja2
-`StrictUndefined` and parsed with pyyaml before they reach Pulumi, so a typo fails the render, not the
-cluster. Secrets never go into values: add-ons write a Kubernetes Secret and point the chart at it.
+Subclasses set the class attributes and implement `build()`; `addons/<key>.values.yaml.j2` holds the values.
 """
 
 from __future__ import annotations
@@ -10,33 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import jinja2
 import pulumi
-import pulumi_kubernetes as k8s
-import yaml
 
 from mlcluster.addons.catalog import chart as catalog_chart
+from mlcluster.components import helm
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
 from mlcluster.profiles.model import AddonSettings, ProfileBase
 
 _TEMPLATES = Path(__file__).resolve().parent
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # YAML, not HTML
-)
-_ENV.filters["yaml"] = lambda value: yaml.safe_dump(value, default_flow_style=True, sort_keys=True).strip()
 
 
 def render_values(template: str, **context: Any) -> dict[str, Any]:
-    """Render `addons/<template>` and parse it; the result is what the Helm release gets."""
-    text = _ENV.get_template(template).render(**context)
-    values = yaml.safe_load(text)
-    if not isinstance(values, dict):
-        raise ValueError(f"addons/{template} must render to a YAML mapping")
-    return values
+    """Render `addons/<template>` and parse it."""
+    return helm.render_values(_TEMPLATES / template, **context)
 
 
 class Addon(pulumi.ComponentResource):
@@ -90,23 +75,9 @@ class Addon(pulumi.ComponentResource):
                              profile=self.profile, **context)
 
     def helm_release(self, release: str, chart_name: str, namespace: str, values: dict[str, Any],
-                     depends_on: list[pulumi.Resource] | None = None) -> k8s.helm.v3.Release:
-        """A Helm release of a catalog chart. `helm.v3.Release` (not `v4.Chart`) because these charts use
-        Helm hooks and CRDs that only a real Helm install handles."""
+                     depends_on: list[pulumi.Resource] | None = None) -> pulumi.CustomResource:
         chart = catalog_chart(chart_name)
         self.charts[release] = f"{chart.name}@{chart.version}"
-        return k8s.helm.v3.Release(
-            f"{self.key}-{release}",
-            name=release,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=namespace,
-            create_namespace=False,  # the add-on creates it, with Pod Security labels
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=10,
-            timeout=900,
-            opts=self.k8s_opts(depends_on=depends_on or []),
-        )
+        return helm.release(f"{self.key}-{release}", name=release, chart_name=chart_name, namespace=namespace,
+                            values=values, provider=self.cluster.provider,
+                            opts=self.k8s_opts(depends_on=depends_on or []))

@@ -116,6 +116,18 @@ class ApiEndpoint(Strict):
         default_factory=list, description="CIDRs allowed to reach the public endpoint; empty turns it off.")
 
 
+class Karpenter(Strict):
+    """Karpenter provisions the node pools marked `provisioner: karpenter` (instead of managed node groups)."""
+
+    enabled: bool = False
+    ami_alias: str = Field("al2023@latest", pattern=r"^[a-z0-9]+@(latest|v[0-9]+)$",
+                           description="EC2NodeClass AMI alias; pin a version (al2023@v2026…) in production.")
+    consolidate_after: str = Field("10m", pattern=r"^[0-9]+(s|m|h)$",
+                                   description="How long a node must be empty before Karpenter removes it.")
+    disruption_budget: str = Field("10%", pattern=r"^([0-9]+|[0-9]+%)$",
+                                   description="At most this many nodes of a pool disrupted at once.")
+
+
 class EksSubstrate(Strict):
     """Amazon EKS in a VPC the toolkit creates (or yours), secure by default."""
 
@@ -129,6 +141,7 @@ class EksSubstrate(Strict):
         default_factory=list, description="IAM role/user ARNs given cluster-admin through access entries.")
     log_retention_days: int = Field(90, ge=1, le=3653, description="Control-plane log retention.")
     artifacts_bucket: bool = Field(True, description="An S3 bucket for ML artifacts (versioned, SSE-KMS, protected).")
+    karpenter: Karpenter = Karpenter()
 
 
 # --- node pools ------------------------------------------------------------------------------------
@@ -174,6 +187,8 @@ class NodePool(Strict):
     taints: list[Taint] = Field(default_factory=list)
     disk_gib: int = Field(100, ge=20, le=16384, description="Root volume (eks: encrypted gp3).")
     efa: bool = Field(False, description="eks: EFA + a cluster placement group for multi-node training.")
+    provisioner: Literal["managed", "karpenter"] = Field(
+        "managed", description="eks: a managed node group, or a Karpenter NodePool (needs substrate.karpenter).")
 
 
 # --- tiers and teams -------------------------------------------------------------------------------

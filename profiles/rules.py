@@ -35,8 +35,10 @@ def _unique(items: list[Any], section: str, what: str) -> Iterator[Finding]:
         seen.setdefault(item.name, i)
 
 
-def _pool(i: int, pool: NodePool) -> Iterator[Finding]:
+def _pool(i: int, pool: NodePool, substrate: str) -> Iterator[Finding]:
     at: Path_ = ("node_pools", i)
+    if substrate != "eks" and pool.provisioner != "managed":
+        yield ((*at, "provisioner"), pool.provisioner, "Karpenter is an eks option; allowed here: managed")
     if pool.min > pool.max:
         yield ((*at, "min"), pool.min, f"min must be at most max ({pool.max})")
     if pool.role == "gpu" and pool.gpu is None:
@@ -107,6 +109,16 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
     if eks.production and eks.vpc.nat_gateways != "per-az" and not eks.vpc.vpc_id:
         yield (("substrate", "vpc", "nat_gateways"), eks.vpc.nat_gateways,
                "a production profile needs a NAT gateway per AZ (per-az)")
+    for i, pool in enumerate(profile.node_pools):
+        if pool.provisioner == "karpenter" and not eks.karpenter.enabled:
+            yield (("node_pools", i, "provisioner"), "karpenter", "turn on `substrate.karpenter.enabled` first")
+        if pool.provisioner == "karpenter" and pool.role == "system":
+            yield (("node_pools", i, "provisioner"), "karpenter",
+                   "the system pool runs Karpenter itself, so it must be `managed`")
+    if eks.karpenter.enabled and eks.production and eks.karpenter.ami_alias.endswith("@latest"):
+        yield (("substrate", "karpenter", "ami_alias"), eks.karpenter.ami_alias,
+               "production pins the AMI (e.g. al2023@v20261110): `@latest` makes Karpenter replace every node "
+               "whenever AWS publishes an AMI, training jobs included")
     if not any(p.role == "system" and p.min >= 1 for p in profile.node_pools):
         yield (("node_pools",), [p.name for p in profile.node_pools],
                "an eks profile needs a `system` pool with min >= 1 for cluster add-ons (CoreDNS, controllers)")
@@ -131,7 +143,7 @@ def check(profile: ProfileBase) -> list[Finding]:
     found += _unique(profile.tiers, "tiers", "tier")
     found += _unique(profile.teams, "teams", "team")
     for i, pool in enumerate(profile.node_pools):
-        found += _pool(i, pool)
+        found += _pool(i, pool, profile.substrate.kind)
     if isinstance(profile.substrate, EksSubstrate):
         found += _eks(profile, profile.substrate)
 

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws.iam import ServiceAccountRole
+from mlcluster.components.aws.karpenter import Karpenter
 from mlcluster.components.aws.kms import platform_key
 from mlcluster.components.aws.network import Network
 from mlcluster.components.aws.nodepools import NodePools
@@ -134,6 +135,13 @@ class EksCluster(pulumi.ComponentResource):
         classes = [objects.apply(f"storageclass-{m['metadata']['name']}", m, provider,
                                  pulumi.ResourceOptions(parent=self, depends_on=after_nodes))
                    for m in storage_class_manifests(key.arn)]
+        karpenter_pools = [p for p in profile.node_pools if p.provisioner == "karpenter"]
+        if s.karpenter.enabled:
+            after_nodes.append(Karpenter(
+                f"{name}-karpenter", settings=s.karpenter, pools=karpenter_pools, cluster=cluster,
+                cluster_name=name_, region=s.region, account=account, partition=partition, node_role=pools.role,
+                kms_key_arn=key.arn, k8s_provider=provider, kubernetes_version=profile.kubernetes.version,
+                depends_on=[*after_nodes, *admin_links], opts=child))
         bucket = None
         if s.artifacts_bucket:
             bucket = ArtifactsBucket(f"{name}-artifacts", f"{name_}-artifacts-{account}-{s.region}"[:63], key.arn,

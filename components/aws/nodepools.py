@@ -59,8 +59,11 @@ class NodePools(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:aws:NodePools", name, None, opts)
         role, attachments = node_role(name, partition, self)
+        self.role = role
         self.groups: dict[str, aws.eks.NodeGroup] = {}
         for pool in pools:
+            if pool.provisioner != "managed":
+                continue  # Karpenter's
             self.groups[pool.name] = self._group(name, pool, cluster_name, kubernetes_version, role, attachments,
                                                  subnet_ids, cluster_security_group_id, kms_key_arn)
         self.register_outputs({"nodeGroups": {k: g.node_group_name for k, g in self.groups.items()}})

@@ -121,3 +121,15 @@ def test_urn_snapshot_of_the_local_profile():
         "resource URNs changed: a rename replaces live infrastructure. Add `aliases` for renames, then "
         "review and update tests/snapshots/local.urns.txt"
     )
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_custom_resources_validate_against_upstream_crds(kind, name):
+    from mlcluster.components.k8s import is_custom
+    from tests.upstream import validate_custom_resource
+
+    for path, text in get(kind, name).files.items():
+        if path.startswith("manifests/"):
+            manifest = yaml.safe_load(text)
+            if is_custom(manifest):
+                validate_custom_resource(manifest)
