@@ -38,6 +38,18 @@ def synthetic_sets(teams: int) -> tuple[str, ...]:
     return (f"teams={json.dumps(team_list)}",)
 
 
+def synthetic_pools(pools: int) -> tuple[str, ...]:
+    """aws-gpu with `pools` node pools: the system pool plus alternating CPU and A10G pools."""
+    items = [{"name": "system", "role": "system", "instance_types": ["m7i.xlarge"], "min": 2, "max": 4}]
+    for i in range(1, pools):
+        if i % 2:
+            items.append({"name": f"cpu-{i:03d}", "role": "cpu", "instance_types": ["m7i.2xlarge"], "max": 5})
+        else:
+            items.append({"name": f"gpu-{i:03d}", "role": "gpu", "instance_types": ["g5.2xlarge"], "max": 5,
+                          "gpu": {"product": "NVIDIA-A10G", "count": 1}})
+    return (f"node_pools={json.dumps(items)}", "tiers=[]", "teams=[]")
+
+
 class _Thing(pulumi.CustomResource):
     def __init__(self, name: str) -> None:
         super().__init__("bench:index:Thing", name, {"value": name})
@@ -63,6 +75,7 @@ def floor(count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", default="10,100,1000")
+    parser.add_argument("--pools", default="5,50", help="node pools in the synthetic eks profile")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
     args = parser.parse_args()
 
@@ -84,6 +97,17 @@ def main() -> None:
         count = len(rendered.result.resources)
         base = min(floor(count) for _ in range(args.repeat))
         print(f"| {teams} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
+
+    print()
+    print("| eks node pools | resources | render (s) | bare Pulumi floor (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for pools in (int(p) for p in args.pools.split(",")):
+        sets = synthetic_pools(pools)
+        runs = [timed(lambda s=sets: render(profile="aws-gpu", sets=s)) for _ in range(args.repeat)]
+        seconds, rendered = min(runs, key=lambda r: r[0])
+        count = len(rendered.result.resources)
+        base = min(floor(count) for _ in range(args.repeat))
+        print(f"| {pools} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
 
 
 if __name__ == "__main__":
