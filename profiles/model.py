@@ -142,6 +142,8 @@ class EksSubstrate(Strict):
     log_retention_days: int = Field(90, ge=1, le=3653, description="Control-plane log retention.")
     artifacts_bucket: bool = Field(True, description="An S3 bucket for ML artifacts (versioned, SSE-KMS, protected).")
     karpenter: Karpenter = Karpenter()
+    efs: bool = Field(False, description="An encrypted EFS file system, its CSI driver and an `efs` "
+                                         "StorageClass (ReadWriteMany: shared datasets, notebooks).")
 
 
 # --- node pools ------------------------------------------------------------------------------------

@@ -21,7 +21,14 @@ from mlcluster.components.aws.karpenter import Karpenter
 from mlcluster.components.aws.kms import platform_key
 from mlcluster.components.aws.network import Network
 from mlcluster.components.aws.nodepools import NodePools
-from mlcluster.components.aws.storage import DEFAULT_CLASS, RETAIN_CLASS, ArtifactsBucket, storage_class_manifests
+from mlcluster.components.aws.storage import (
+    DEFAULT_CLASS,
+    RETAIN_CLASS,
+    ArtifactsBucket,
+    SharedFileSystem,
+    efs_class_manifest,
+    storage_class_manifests,
+)
 from mlcluster.components.cluster import AwsFacts, ClusterHandle, PoolFacts
 from mlcluster.errors import ConfigError
 from mlcluster.profiles.model import EksSubstrate, ProfileBase
@@ -135,6 +142,21 @@ class EksCluster(pulumi.ComponentResource):
         classes = [objects.apply(f"storageclass-{m['metadata']['name']}", m, provider,
                                  pulumi.ResourceOptions(parent=self, depends_on=after_nodes))
                    for m in storage_class_manifests(key.arn)]
+        if s.efs:
+            efs = SharedFileSystem(f"{name}-efs", vpc_id=network.facts.vpc_id, vpc_cidr=s.vpc.cidr,
+                                   subnet_ids=network.facts.private_subnet_ids, kms_key_arn=key.arn, opts=child)
+            efs_role = ServiceAccountRole(
+                f"{name}-efs-csi", cluster_name=cluster.name, cluster_arn=cluster.arn, namespace="kube-system",
+                service_account="efs-csi-controller-sa", associate=False,
+                managed_policy_arns=[f"arn:{partition}:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"],
+                opts=child)
+            efs_driver = self._addon(name, "aws-efs-csi-driver", cluster,
+                                     pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                                         depends_on=list(pools.groups.values()))),
+                                     pod_identity_associations=[{"role_arn": efs_role.role.arn,
+                                                                 "service_account": "efs-csi-controller-sa"}])
+            classes.append(objects.apply("storageclass-efs", efs_class_manifest(efs.file_system.id), provider,
+                                         pulumi.ResourceOptions(parent=self, depends_on=[efs_driver])))
         karpenter_pools = [p for p in profile.node_pools if p.provisioner == "karpenter"]
         if s.karpenter.enabled:
             after_nodes.append(Karpenter(

@@ -17,6 +17,38 @@ from mlcluster.components import k8s as objects
 
 DEFAULT_CLASS = "gp3"
 RETAIN_CLASS = "gp3-retain"
+EFS_CLASS = "efs"
+
+
+def efs_class_manifest(file_system_id: pulumi.Input[str]) -> dict[str, Any]:
+    """ReadWriteMany volumes as EFS access points; Retain, since what is shared is usually user data."""
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": objects.metadata(EFS_CLASS),
+            "provisioner": "efs.csi.aws.com", "reclaimPolicy": "Retain", "volumeBindingMode": "Immediate",
+            "parameters": {"provisioningMode": "efs-ap", "fileSystemId": file_system_id, "directoryPerms": "700",
+                           "basePath": "/dynamic"}}
+
+
+class SharedFileSystem(pulumi.ComponentResource):
+    """EFS encrypted with the platform key, protected, reachable over NFS from the VPC only."""
+
+    def __init__(self, name: str, *, vpc_id: pulumi.Input[str], vpc_cidr: str, subnet_ids: list[pulumi.Input[str]],
+                 kms_key_arn: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlcluster:aws:SharedFileSystem", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        fs = aws.efs.FileSystem(f"{name}-fs", encrypted=True, kms_key_id=kms_key_arn,
+                                throughput_mode="elastic", tags={"Name": name},
+                                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
+        aws.efs.BackupPolicy(f"{name}-backup", file_system_id=fs.id, backup_policy={"status": "ENABLED"},
+                             opts=child)
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-nfs", vpc_id=vpc_id, description="EFS mount targets: NFS from inside the VPC",
+            ingress=[{"protocol": "tcp", "from_port": 2049, "to_port": 2049, "cidr_blocks": [vpc_cidr],
+                      "description": "NFS from the VPC"}], egress=[], opts=child)
+        for i, subnet in enumerate(subnet_ids):
+            aws.efs.MountTarget(f"{name}-mount-{i}", file_system_id=fs.id, subnet_id=subnet,
+                                security_groups=[sg.id], opts=child)
+        self.file_system = fs
+        self.register_outputs({"fileSystemId": fs.id})
 
 
 def storage_class_manifests(kms_key_arn: pulumi.Input[str]) -> list[dict[str, Any]]:

@@ -209,3 +209,25 @@ def test_every_aws_resource_is_on_the_regional_provider(profile):
     for r in resources(profile):
         if r["custom"] and r["type"].startswith("aws:"):
             assert r["provider"].endswith("pulumi:providers:aws::mlcluster-aws"), r["urn"]
+
+
+def test_optional_efs_is_encrypted_protected_and_nfs_from_the_vpc_only():
+    from mlcluster.render import render
+
+    rendered = render(profile="aws-dev", sets=("substrate.efs=true",))
+    res = json.loads(rendered.files["resources.json"])["resources"]
+    (fs,) = [r for r in res if r["type"] == "aws:efs/fileSystem:FileSystem"]
+    assert fs["inputs"]["encrypted"] is True and fs["inputs"]["kmsKeyId"]
+    assert fs["options"]["protect"] and fs["options"]["retainOnDelete"]
+    assert len([r for r in res if r["type"] == "aws:efs/mountTarget:MountTarget"]) == 2
+    (sg,) = [r for r in res if r["type"] == "aws:ec2/securityGroup:SecurityGroup" and "efs" in r["name"]]
+    assert sg["inputs"]["ingress"][0]["cidrBlocks"] == ["10.1.0.0/16"]
+    assert "aws-efs-csi-driver" in {r["inputs"]["addonName"] for r in res if r["type"] == "aws:eks/addon:Addon"}
+    efs_class = yaml.safe_load(rendered.files["manifests/_cluster/storageclass-efs.yaml"])
+    assert efs_class["reclaimPolicy"] == "Retain" and efs_class["provisioner"] == "efs.csi.aws.com"
+
+
+def test_eks_render_is_byte_identical_run_to_run():
+    from mlcluster.render import render
+
+    assert render(profile="aws-gpu").files == render(profile="aws-gpu").files
