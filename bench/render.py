@@ -87,27 +87,22 @@ def main() -> None:
         count = len(render(profile=name).result.resources)
         print(f"| {name} | {count} | {seconds:.2f} |")
 
-    print()
-    print("| teams | resources | render (s) | bare Pulumi floor (s) | ratio |")
-    print("|---|---|---|---|---|")
-    for teams in (int(t) for t in args.teams.split(",")):
-        sets = synthetic_sets(teams)
-        runs = [timed(lambda s=sets: render(profile="local", sets=s)) for _ in range(args.repeat)]
-        seconds, rendered = min(runs, key=lambda r: r[0])
-        count = len(rendered.result.resources)
-        base = min(floor(count) for _ in range(args.repeat))
-        print(f"| {teams} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
+    scaling("teams", "local", {int(t): synthetic_sets(int(t)) for t in args.teams.split(",")}, args.repeat)
+    scaling("eks node pools", "aws-gpu", {int(p): synthetic_pools(int(p)) for p in args.pools.split(",")},
+            args.repeat)
 
+
+def scaling(label: str, profile: str, cases: dict[int, tuple[str, ...]], repeat: int) -> None:
+    """Render `profile` with each case's --set flags; compare with the bare-Pulumi floor of the same size."""
     print()
-    print("| eks node pools | resources | render (s) | bare Pulumi floor (s) | ratio |")
+    print(f"| {label} | resources | render (s) | bare Pulumi floor (s) | ratio |")
     print("|---|---|---|---|---|")
-    for pools in (int(p) for p in args.pools.split(",")):
-        sets = synthetic_pools(pools)
-        runs = [timed(lambda s=sets: render(profile="aws-gpu", sets=s)) for _ in range(args.repeat)]
+    for size, sets in cases.items():
+        runs = [timed(lambda s=sets: render(profile=profile, sets=s)) for _ in range(repeat)]
         seconds, rendered = min(runs, key=lambda r: r[0])
         count = len(rendered.result.resources)
-        base = min(floor(count) for _ in range(args.repeat))
-        print(f"| {pools} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
+        base = min(floor(count) for _ in range(repeat))
+        print(f"| {size} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
 
 
 if __name__ == "__main__":
