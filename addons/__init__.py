@@ -1,8 +1,9 @@
 """Add-ons: one module per add-on, discovered by name.
 
-An add-on is a module in this package that exports `ADDON`, an `Addon` subclass; its Helm values template
-sits beside it as `<module>.values.yaml.j2` and its chart is one entry in `catalog.yaml`. That is the whole
-change needed to add one: the profile model, the schema and the program pick it up from here.
+An add-on is a module in this package (platform add-ons, profile section `addons:`) or in `ml/` (the ML tool
+bundle, profile section `ml:`) that exports `ADDON`, an `Addon` subclass; its Helm values template sits
+beside it as `<module>.values.yaml.j2` and its chart is one entry in `catalog.yaml`. That is the whole change
+needed to add one: the profile model, the schema and the program pick it up from here.
 """
 
 from __future__ import annotations
@@ -15,24 +16,33 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlcluster.addons.base import Addon
 
-_NOT_ADDONS = {"base", "catalog"}
+_NOT_ADDONS = {"base", "catalog", "ml"}
+SECTIONS = {"addons": __name__, "ml": f"{__name__}.ml"}
 
 
 @functools.cache
 def registry() -> dict[str, type[Addon]]:
     """Add-on classes by profile key, sorted by key (discovery order never leaks into names or order)."""
     found: dict[str, type[Addon]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in _NOT_ADDONS or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        addon = getattr(module, "ADDON", None)
-        if addon is None:
-            raise ImportError(f"addons/{info.name}.py must export ADDON (its Addon subclass)")
-        if addon.key in found:
-            raise ImportError(f"two add-ons use the key {addon.key!r}")
-        found[addon.key] = addon
+    for section, package in SECTIONS.items():
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            if info.name in _NOT_ADDONS or info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            addon = getattr(module, "ADDON", None)
+            if addon is None:
+                raise ImportError(f"{module.__file__} must export ADDON (its Addon subclass)")
+            if addon.key in found:
+                raise ImportError(f"two add-ons use the key {addon.key!r}")
+            if addon.section != section:
+                raise ImportError(f"{module.__file__}: ADDON.section must be {section!r}")
+            found[addon.key] = addon
     return dict(sorted(found.items()))
+
+
+def settings_of(profile: object, key: str) -> object:
+    """The profile's settings block of add-on `key` (`profile.addons.<key>` or `profile.ml.<key>`)."""
+    return getattr(getattr(profile, registry()[key].section), key)
 
 
 def install_order(enabled: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from mlcluster.addons.catalog import chart as catalog_chart
 from mlcluster.components import helm
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
+from mlcluster.components.secrets import SecretDelivery
 from mlcluster.profiles.model import AddonSettings, ProfileBase
 
 _TEMPLATES = Path(__file__).resolve().parent
@@ -27,7 +28,8 @@ def render_values(template: str, **context: Any) -> dict[str, Any]:
 class Addon(pulumi.ComponentResource):
     """Base class; see `addons/monitoring.py` for the shape of a real one."""
 
-    key: ClassVar[str]  # profile key: `addons.<key>`
+    key: ClassVar[str]  # profile key: `<section>.<key>`
+    section: ClassVar[str] = "addons"  # `addons` (platform) or `ml` (the ML tool bundle)
     type_name: ClassVar[str]  # type token `mlcluster:addons:<type_name>`
     description: ClassVar[str]
     Settings: ClassVar[type[AddonSettings]]
@@ -37,11 +39,12 @@ class Addon(pulumi.ComponentResource):
     uses_node_agents: ClassVar[bool] = False  # deploys host-level agents into the privileged namespace
 
     def __init__(self, cluster: ClusterHandle, settings: AddonSettings, profile: ProfileBase,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 secrets: SecretDelivery, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"mlcluster:addons:{self.type_name}", self.key, None, opts)
         self.cluster = cluster
         self.settings = settings
         self.profile = profile
+        self.secrets = secrets
         self.charts: dict[str, str] = {}  # release → "chart@version", for stack outputs and SUMMARY
         self.outputs: dict[str, Any] = self.build()
         self.register_outputs({"charts": self.charts, **self.outputs})
@@ -51,6 +54,11 @@ class Addon(pulumi.ComponentResource):
     def build(self) -> dict[str, Any]:
         """Create the add-on's resources; return the outputs to register."""
         raise NotImplementedError
+
+    @classmethod
+    def check(cls, profile: ProfileBase, settings: AddonSettings) -> list[tuple[tuple, object, str]]:
+        """Rules that relate this add-on's settings to the rest of the profile: (path, value, allowed)."""
+        return []
 
     @classmethod
     def namespaces(cls, settings: AddonSettings) -> tuple[str, ...]:
@@ -66,12 +74,18 @@ class Addon(pulumi.ComponentResource):
     def apply(self, logical_name: str, manifest: dict[str, Any], **opts: Any) -> pulumi.CustomResource:
         return objects.apply(f"{self.key}-{logical_name}", manifest, self.cluster.provider, self.k8s_opts(**opts))
 
+    def platform_secret(self, logical_name: str, name: str, namespace: str, data: dict[str, pulumi.Input[str]],
+                        depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        """A generated secret delivered into `namespace` (ExternalSecret from Secrets Manager, or a Secret)."""
+        return self.secrets.deliver(self, f"{self.key}-{logical_name}", name, namespace, data, depends_on)
+
     def namespace(self, name: str, enforce: str = "baseline") -> pulumi.CustomResource:
         manifest = objects.namespace_manifest(name, self.cluster.kubernetes_version, enforce)
         return self.apply(f"ns-{name}", manifest)
 
     def values(self, **context: Any) -> dict[str, Any]:
-        return render_values(f"{self.key}.values.yaml.j2", settings=self.settings, cluster=self.cluster,
+        folder = "" if self.section == "addons" else f"{self.section}/"
+        return render_values(f"{folder}{self.key}.values.yaml.j2", settings=self.settings, cluster=self.cluster,
                              profile=self.profile, **context)
 
     def helm_release(self, release: str, chart_name: str, namespace: str, values: dict[str, Any],

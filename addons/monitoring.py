@@ -14,7 +14,6 @@ import pulumi_random as random
 from pydantic import Field
 
 from mlcluster.addons.base import Addon
-from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
 from mlcluster.profiles.model import AddonSettings, DnsLabel
 
@@ -35,6 +34,7 @@ class Monitoring(Addon):
     description = "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, node and cluster metrics."
     Settings = MonitoringSettings
     network_roles = ("monitoring",)
+    requires = ("secrets",)  # when on, platform secrets come through it
     uses_node_agents = True
 
     def build(self) -> dict[str, Any]:
@@ -46,13 +46,8 @@ class Monitoring(Addon):
             opts=pulumi.ResourceOptions(parent=self),
         )
         admin_password = pulumi.Output.secret(password.result)
-        secret = self.apply("grafana-admin", {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": objects.metadata(GRAFANA_ADMIN_SECRET, settings.namespace),
-            "type": "Opaque",
-            "stringData": {"admin-user": "admin", "admin-password": admin_password},
-        }, depends_on=[ns])
+        secret = self.platform_secret("grafana-admin", GRAFANA_ADMIN_SECRET, settings.namespace,
+                                      {"admin-user": "admin", "admin-password": admin_password}, depends_on=[ns])
 
         values = self.values(admin_secret=GRAFANA_ADMIN_SECRET, node_agents_namespace=NODE_AGENTS_NAMESPACE)
         self.helm_release("kube-prometheus-stack", "kube-prometheus-stack", settings.namespace, values,

@@ -63,6 +63,7 @@ class PoolFacts:
 class AwsFacts:
     """What AWS-aware add-ons need to give a service account a role or use the artifacts bucket."""
 
+    provider: pulumi.ProviderResource  # the regional AWS provider every AWS resource must use
     region: str
     account_id: str
     partition: str

@@ -69,14 +69,17 @@ def apply(
         return _TYPED[key](logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
     if not is_custom(manifest):
         raise KeyError(f"add {key} to components/k8s.py:_TYPED before writing it")
-    extra = set(body) - {"metadata", "spec"}
-    if extra:
-        raise KeyError(f"custom resource {key} has top-level fields {sorted(extra)}; "
-                       "only metadata and spec are supported")
-    return k8s.apiextensions.CustomResource(
-        logical_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
-        metadata=body.get("metadata"), spec=body.get("spec"), opts=opts,
-    )
+    return CustomObject(logical_name, manifest, opts)
+
+
+class CustomObject(pulumi.CustomResource):
+    """An instance of a CRD with all its top-level fields (`apiextensions.CustomResource` only takes `spec`,
+    but e.g. Kueue's WorkloadPriorityClass has `value` and `description` at the top)."""
+
+    def __init__(self, logical_name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        version = pulumi.ResourceOptions(version=k8s._utilities.get_version())
+        super().__init__(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", logical_name, dict(manifest),
+                         pulumi.ResourceOptions.merge(opts, version))
 
 
 def metadata(name: str, namespace: str | None = None, labels: dict[str, str] | None = None,

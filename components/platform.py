@@ -10,10 +10,11 @@ from typing import Any
 
 import pulumi
 
-from mlcluster.addons import install_order, registry
+from mlcluster.addons import install_order, registry, settings_of
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
+from mlcluster.components.secrets import SecretDelivery
 from mlcluster.components.substrates import SUBSTRATES
 from mlcluster.components.tenancy import TeamSpace
 from mlcluster.profiles.model import ProfileBase
@@ -22,8 +23,7 @@ from mlcluster.stackconfig import StackSettings
 
 def enabled_addons(profile: ProfileBase) -> list[str]:
     """Keys of the enabled add-ons, in install order."""
-    addons = profile.addons  # type: ignore[attr-defined]
-    return install_order([key for key in registry() if getattr(addons, key).enabled])
+    return install_order([key for key in registry() if settings_of(profile, key).enabled])  # type: ignore[attr-defined]
 
 
 class Platform(pulumi.ComponentResource):
@@ -46,20 +46,21 @@ class Platform(pulumi.ComponentResource):
             base_deps.append(objects.apply(f"ns-{NODE_AGENTS_NAMESPACE}", manifest, cluster.provider,
                                            cluster.opts(self, depends_on=list(cluster.ready))))
 
+        secrets = SecretDelivery(cluster)  # the secrets add-on, when on, upgrades it (External Secrets)
         self.addons: dict[str, Addon] = {}
         for key, cls in classes.items():
             deps = base_deps + [self.addons[r] for r in cls.requires if r in self.addons]
-            self.addons[key] = cls(cluster, getattr(profile.addons, key), profile,  # type: ignore[attr-defined]
+            self.addons[key] = cls(cluster, settings_of(profile, key), profile, secrets,  # type: ignore[arg-type]
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=deps,
                                                                providers={"kubernetes": cluster.provider}))
 
         # Team namespaces open ingress to the namespaces of add-ons that scrape or route to them.
         platform_namespaces = sorted({
             ns for key, cls in classes.items() if cls.network_roles
-            for ns in cls.namespaces(getattr(profile.addons, key))  # type: ignore[attr-defined]
+            for ns in cls.namespaces(settings_of(profile, key))  # type: ignore[arg-type]
         })
         self.teams = {
-            team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces,
+            team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces, list(profile.tiers),
                                  opts=pulumi.ResourceOptions(parent=self,
                                                              depends_on=[*cluster.ready, *self.addons.values()]))
             for team in profile.teams

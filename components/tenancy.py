@@ -15,8 +15,12 @@ from typing import Any
 import pulumi
 
 from mlcluster.components import k8s as objects
+from mlcluster.components import quantity
+from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.cluster import GPU_RESOURCE, ClusterHandle
-from mlcluster.profiles.model import Team, Tenancy
+from mlcluster.profiles.model import Team, Tenancy, Tier
+
+WORKLOAD_SERVICE_ACCOUNT = "workload"
 
 TEAM_LABEL = "mlcluster.io/team"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
@@ -85,8 +89,31 @@ def role_bindings(team: Team, ns: str) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_tiers(team: Team, tiers: list[Tier]) -> list[Tier]:
+    return [t for t in tiers if team.tiers is None or t.name in team.tiers]
+
+
+def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
+    """The LimitRange for containers: small defaults, and a ceiling at the team's largest tier, so the tiers
+    defined once in the profile bound what a single pod can take (quota bounds the namespace)."""
+    limits: dict[str, Any] = {"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST),
+                              "default": dict(DEFAULT_LIMIT)}
+    usable = allowed_tiers(team, tiers)
+    if usable:
+        limits["max"] = {"cpu": quantity.largest([t.cpu for t in usable]),
+                         "memory": quantity.largest([t.memory for t in usable])}
+        top_gpu = max(t.gpu for t in usable)
+        limits["max"][GPU_RESOURCE] = str(top_gpu)
+        for key, cap in (("cpu", limits["max"]["cpu"]), ("memory", limits["max"]["memory"])):
+            if quantity.value(limits["default"][key]) > quantity.value(cap):
+                limits["default"][key] = cap
+            if quantity.value(limits["defaultRequest"][key]) > quantity.value(limits["default"][key]):
+                limits["defaultRequest"][key] = limits["default"][key]
+    return limits
+
+
 def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
-                   platform_namespaces: list[str]) -> list[dict[str, Any]]:
+                   platform_namespaces: list[str], tiers: list[Tier] | None = None) -> list[dict[str, Any]]:
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
     quota = team.quota
@@ -102,11 +129,10 @@ def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
              "persistentvolumeclaims": str(quota.pvcs),
          }}},
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
-         "spec": {"limits": [{"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST),
-                              "default": dict(DEFAULT_LIMIT)}]}},
+         "spec": {"limits": [container_limits(team, tiers or [])]}},
         *network_policies(ns, tenancy, platform_namespaces),
         *role_bindings(team, ns),
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": objects.metadata("workload", ns),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": objects.metadata(WORKLOAD_SERVICE_ACCOUNT, ns),
          "automountServiceAccountToken": False},
     ]
 
@@ -121,10 +147,10 @@ class TeamSpace(pulumi.ComponentResource):
     """One team's namespace and everything that fences it."""
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 tiers: list[Tier], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
-        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces)
+        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers)
         ns_manifest, rest = manifests[0], manifests[1:]
         ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
         after_ns = cluster.opts(self, depends_on=[ns])
@@ -133,4 +159,28 @@ class TeamSpace(pulumi.ComponentResource):
             objects.apply(f"{team.name}-{manifest['kind'].lower()}-{name}", manifest, cluster.provider, after_ns)
         objects.apply(f"{team.name}-serviceaccount-default", default_service_account_patch(self.namespace),
                       cluster.provider, after_ns, patch=True)
-        self.register_outputs({"namespace": self.namespace})
+        outputs: dict[str, Any] = {"namespace": self.namespace}
+        if tenancy.bucket_access and cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
+            outputs["roleArn"] = self._bucket_role(team, cluster).role.arn
+        self.register_outputs(outputs)
+
+    def _bucket_role(self, team: Team, cluster: ClusterHandle) -> ServiceAccountRole:
+        """The team's `workload` SA may read and write `teams/<team>/` of the artifacts bucket, nothing else."""
+        facts = cluster.aws
+        assert facts is not None
+        prefix = f"teams/{team.name}/"
+        statements = pulumi.Output.all(facts.artifacts_bucket, facts.kms_key_arn).apply(lambda a: [
+            {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket",
+             "Resource": f"arn:{facts.partition}:s3:::{a[0]}",
+             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
+            {"Sid": "ReadWriteOwnPrefix", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+             "Resource": f"arn:{facts.partition}:s3:::{a[0]}/{prefix}*"},
+            {"Sid": "UseKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+             "Resource": a[1],
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{facts.region}.amazonaws.com"}}},
+        ])
+        return ServiceAccountRole(f"team-{team.name}", cluster_name=facts.cluster_name,
+                                  cluster_arn=facts.cluster_arn, namespace=self.namespace,
+                                  service_account=WORKLOAD_SERVICE_ACCOUNT, statements=statements,
+                                  opts=pulumi.ResourceOptions(parent=self, providers={"aws": facts.provider}))

@@ -35,15 +35,21 @@ def profile_model() -> type[ProfileBase]:
     """`ProfileBase` + `addons: {<name>: <that add-on's Settings>}` for every registered add-on."""
     from mlcluster.addons import registry
 
-    fields: dict[str, Any] = {
-        key: (cls.Settings, Field(default_factory=cls.Settings, description=cls.description))
-        for key, cls in registry().items()
-    }
-    addons = create_model("Addons", __base__=Strict, **fields)
-    addons.__doc__ = "Add-ons by name; each is off unless `enabled: true`."
+    def section(name: str, title: str, doc: str) -> Any:
+        fields: dict[str, Any] = {
+            key: (cls.Settings, Field(default_factory=cls.Settings, description=cls.description))
+            for key, cls in registry().items() if cls.section == name
+        }
+        model = create_model(title, __base__=Strict, **fields)
+        model.__doc__ = doc
+        return model
+
+    addons = section("addons", "Addons", "Platform add-ons by name; each is off unless `enabled: true`.")
+    ml = section("ml", "MlBundle", "The ML tool bundle by tool; each is off unless `enabled: true`.")
     model = create_model(
         "Profile", __base__=ProfileBase,
-        addons=(addons, Field(default_factory=addons, description="Add-ons and their settings.")),
+        addons=(addons, Field(default_factory=addons, description="Platform add-ons and their settings.")),
+        ml=(ml, Field(default_factory=ml, description="ML tools (queues, notebooks, tracking…) and settings.")),
     )
     model.__doc__ = "An mlcluster profile: what the platform is made of, independent of where it runs."
     return model
@@ -102,7 +108,7 @@ def _allowed(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         names = ", ".join(parent.model_fields) if parent else "none"
-        what = "add-on" if loc[:1] == ("addons",) and len(loc) == 2 else "key"
+        what = "add-on" if loc[:1] in (("addons",), ("ml",)) and len(loc) == 2 else "key"
         return f"unknown {what}; allowed here: {names}"
     msg: str = error["msg"]
     msg = msg.removeprefix("Value error, ")

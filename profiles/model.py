@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Kubernetes minor versions the toolkit renders and validates for (kubernetes-validate has schemas for each).
 KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37")
@@ -68,7 +68,12 @@ def _region(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
+def _number_as_text(value: object) -> object:
+    """`cpu: 4` in YAML is an int; Kubernetes quantities are strings. Accept both."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
@@ -235,6 +240,9 @@ class Tenancy(Strict):
         "open", description="restricted: DNS, platform namespaces and egress_cidrs only."
     )
     egress_cidrs: list[Cidr] = Field(default_factory=list)
+    bucket_access: bool = Field(
+        True, description="eks: each team's `workload` service account gets a Pod Identity role for its prefix "
+                          "`teams/<team>/` of the artifacts bucket.")
 
 
 class Kubernetes(Strict):

@@ -175,6 +175,12 @@ def check(profile: ProfileBase) -> list[Finding]:
             found.append((("teams", i, "name"), team.name,
                           f"the namespace `{profile.tenancy.namespace_prefix}{team.name}` would be longer than 63 "
                           "characters; shorten the team name"))
+    from mlcluster.addons import registry, settings_of
+
+    for key, cls in registry().items():
+        settings = settings_of(profile, key)
+        if settings.enabled:  # type: ignore[attr-defined]
+            found += cls.check(profile, settings)  # type: ignore[arg-type]
     if profile.tenancy.egress == "open" and profile.tenancy.egress_cidrs:
         found.append((("tenancy", "egress_cidrs"), profile.tenancy.egress_cidrs,
                       "egress_cidrs only apply with `egress: restricted`"))

@@ -37,7 +37,8 @@ def test_team_objects_wait_for_their_namespace():
 
 
 def test_helm_release_waits_for_namespace_and_admin_secret():
-    (release,) = by_type("kubernetes:helm.sh/v3:Release")
+    releases = by_type("kubernetes:helm.sh/v3:Release")
+    (release,) = [r for r in releases if r["inputs"]["chart"] == "kube-prometheus-stack"]
     deps = release["dependencies"]
     assert any(d.endswith("::monitoring-ns-monitoring") for d in deps)
     assert any(d.endswith("::monitoring-grafana-admin") for d in deps)
@@ -79,7 +80,8 @@ def test_bad_overrides_in_config_name_the_stack_file():
 
 def test_stack_outputs():
     outputs = rendered_profile("local").result.outputs
-    assert outputs["addons"][0] == {"monitoring": {"kube-prometheus-stack": "kube-prometheus-stack@88.5.3"}}
+    assert outputs["addons"][0] == {"monitoring": {"kube-prometheus-stack": "kube-prometheus-stack@88.5.3"},
+                                    "secrets": {"sealed-secrets": "sealed-secrets@2.18.5"}}
     assert outputs["teamNamespaces"][0] == {"vision": "team-vision", "nlp": "team-nlp"}
     assert outputs["grafanaAdminPassword"][1] is True  # secret
     assert outputs["nodePools"][0][0]["name"] == "default"

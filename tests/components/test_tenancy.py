@@ -76,3 +76,44 @@ def test_team_without_people_gets_no_empty_bindings():
     manifests = team_manifests(profile.teams[0], profile.tenancy, "1.35", [])
     assert not [m for m in manifests if m["kind"] == "RoleBinding"]
     assert not [m for m in manifests if m["metadata"]["name"] == "allow-from-platform"]
+
+
+def test_limit_range_ceiling_is_the_largest_allowed_tier():
+    from mlcluster.components.tenancy import container_limits
+
+    profile = load_profile("aws-gpu")
+    nlp = profile.teams[1]
+    ceiling = container_limits(nlp, list(profile.tiers))["max"]
+    assert ceiling == {"cpu": "180", "memory": "1800Gi", "nvidia.com/gpu": "8"}
+    small = load_profile("aws-gpu", sets=("teams[1].tiers=[cpu, gpu-1]",)).teams[1]
+    assert container_limits(small, list(profile.tiers))["max"] == {"cpu": "8", "memory": "30Gi",
+                                                                   "nvidia.com/gpu": "1"}
+    tiny = load_profile("local", sets=("tiers[0].cpu=1", "tiers[1].cpu=1", "tiers[0].memory=1Gi",
+                                       "tiers[1].memory=1Gi"))
+    limits = container_limits(tiny.teams[0], list(tiny.tiers))
+    assert limits["default"] == {"cpu": "1", "memory": "1Gi"}  # defaults never exceed the ceiling
+    assert limits["defaultRequest"] == {"cpu": "250m", "memory": "512Mi"}
+
+
+def test_team_bucket_role_is_limited_to_its_prefix():
+    import json
+
+    resources = json.loads(rendered_profile("aws-gpu").files["resources.json"])["resources"]
+    policies = {r["name"]: json.loads(r["inputs"]["policy"])["Statement"] for r in resources
+                if r["type"] == "aws:iam/rolePolicy:RolePolicy" and r["name"].startswith("team-")}
+    assert set(policies) == {"team-vision-policy", "team-nlp-policy"}
+    vision = {s["Sid"]: s for s in policies["team-vision-policy"]}
+    assert vision["ReadWriteOwnPrefix"]["Resource"].endswith(":::mlcluster-render-artifacts-111122223333-us-east-1"
+                                                              "/teams/vision/*")
+    assert vision["ListOwnPrefix"]["Condition"]["StringLike"]["s3:prefix"] == ["teams/vision/", "teams/vision/*"]
+    associations = [r for r in resources if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+                    and r["name"].startswith("team-")]
+    assert {(a["inputs"]["namespace"], a["inputs"]["serviceAccount"]) for a in associations} == {
+        ("team-vision", "workload"), ("team-nlp", "workload")}
+
+
+def test_no_team_roles_without_bucket_access():
+    from mlcluster.render import render
+
+    rendered = render(profile="aws-dev", sets=("tenancy.bucket_access=false",))
+    assert "team-sandbox-role" not in rendered.files["resources.json"]

@@ -120,12 +120,14 @@ def test_node_role_is_minimal_and_addons_use_pod_identity():
 
 def test_pod_identity_roles_trust_one_cluster_namespace_and_service_account():
     roles = [r for r in of_type("aws:iam/role:Role") if "pods.eks.amazonaws.com" in r["inputs"]["assumeRolePolicy"]]
-    assert len(roles) == 2
+    bound = set()
     for role in roles:
         condition = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
-        assert condition["aws:RequestTag/kubernetes-namespace"] == "kube-system"
         assert condition["aws:RequestTag/eks-cluster-arn"].startswith("arn:aws:eks:")
-        assert condition["aws:RequestTag/kubernetes-service-account"] in ("aws-node", "ebs-csi-controller-sa")
+        bound.add((condition["aws:RequestTag/kubernetes-namespace"],
+                   condition["aws:RequestTag/kubernetes-service-account"]))
+    assert bound == {("kube-system", "aws-node"), ("kube-system", "ebs-csi-controller-sa"),
+                     ("external-secrets", "external-secrets"), ("team-vision", "workload"), ("team-nlp", "workload")}
 
 
 def test_no_generated_policy_has_wildcard_actions():
