@@ -61,6 +61,7 @@ class Platform(pulumi.ComponentResource):
         })
         self.teams = {
             team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces, list(profile.tiers),
+                                 local_queue="kueue" in self.addons,
                                  opts=pulumi.ResourceOptions(parent=self,
                                                              depends_on=[*cluster.ready, *self.addons.values()]))
             for team in profile.teams

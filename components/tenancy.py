@@ -147,7 +147,7 @@ class TeamSpace(pulumi.ComponentResource):
     """One team's namespace and everything that fences it."""
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
-                 tiers: list[Tier], opts: pulumi.ResourceOptions | None = None) -> None:
+                 tiers: list[Tier], local_queue: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
         manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers)
@@ -159,6 +159,11 @@ class TeamSpace(pulumi.ComponentResource):
             objects.apply(f"{team.name}-{manifest['kind'].lower()}-{name}", manifest, cluster.provider, after_ns)
         objects.apply(f"{team.name}-serviceaccount-default", default_service_account_patch(self.namespace),
                       cluster.provider, after_ns, patch=True)
+        if local_queue:
+            from mlcluster.addons.ml.kueue import local_queue_manifest
+
+            objects.apply(f"{team.name}-localqueue", local_queue_manifest(team, self.namespace), cluster.provider,
+                          after_ns)
         outputs: dict[str, Any] = {"namespace": self.namespace}
         if tenancy.bucket_access and cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
             outputs["roleArn"] = self._bucket_role(team, cluster).role.arn

@@ -60,8 +60,21 @@ def manifest_path(manifest: dict[str, Any], patch: bool) -> str:
     return f"manifests/{namespace}/{manifest['kind'].lower()}-{meta['name']}{suffix}"
 
 
+class _ReviewDumper(yaml.SafeDumper):
+    """Multi-line strings (embedded configs, scripts) as literal blocks, so reviewers read them as written."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReviewDumper.add_representer(str, _str)
+
+
 def _dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_ReviewDumper, sort_keys=True, default_flow_style=False, allow_unicode=True,
+                     width=100)
 
 
 def resource_records(result: RenderResult) -> list[dict[str, Any]]:

@@ -81,7 +81,8 @@ def test_bad_overrides_in_config_name_the_stack_file():
 def test_stack_outputs():
     outputs = rendered_profile("local").result.outputs
     assert outputs["addons"][0] == {"monitoring": {"kube-prometheus-stack": "kube-prometheus-stack@88.5.3"},
-                                    "secrets": {"sealed-secrets": "sealed-secrets@2.18.5"}}
+                                    "secrets": {"sealed-secrets": "sealed-secrets@2.18.5"},
+                                    "kueue": {"kueue": "kueue@0.19.2"}}
     assert outputs["teamNamespaces"][0] == {"vision": "team-vision", "nlp": "team-nlp"}
     assert outputs["grafanaAdminPassword"][1] is True  # secret
     assert outputs["nodePools"][0][0]["name"] == "default"
