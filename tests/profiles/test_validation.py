@@ -94,6 +94,17 @@ def test_team_gpu_quota_beyond_cluster_capacity(tmp_path):
     assert "(2 at the pools' max size)" in p.allowed
 
 
+def test_duplicate_team_names_in_one_file(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("substrate: {kind: existing}\nteams:\n  - {name: a, quota: {cpu: 1, memory: 1Gi}}\n"
+                    "  - {name: a, quota: {cpu: 2, memory: 2Gi}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    (p,) = err.value.problems
+    assert (p.field, p.value, p.line) == ("teams[1].name", "a", 4)
+    assert "already teams[0]" in p.allowed
+
+
 def test_unknown_tier_and_duplicate_lead(tmp_path):
     body = "teams:\n  - name: vision\n    tiers: [gpu-8]\n  - name: nlp\n    leads: [carol@example.com]\n"
     found = {p.field: p for p in problems_for(tmp_path, body)}

@@ -7,12 +7,14 @@ import json
 import pytest
 import yaml
 
-from mlcluster.render import render, writer
+from mlcluster.profiles.loader import shipped_profiles
+from mlcluster.render import available_stacks, render, writer
 from mlcluster.render.kubevalidate import RenderError, validate_manifests
 from mlcluster.render.mocks import fake_secret
 from tests.conftest import ROOT, rendered_profile, rendered_stack
 
-RENDERS = [("profile", "local"), ("stack", "dev"), ("stack", "lab"), ("profile", "aws-gpu"), ("profile", "aws-dev")]
+# Every shipped profile and every stack file: what users can render is what the tests render.
+RENDERS = [("profile", p) for p in shipped_profiles()] + [("stack", s) for s in available_stacks()]
 
 
 def get(kind, name):
