@@ -94,4 +94,5 @@ class Addon(pulumi.ComponentResource):
         self.charts[release] = f"{chart.name}@{chart.version}"
         return helm.release(f"{self.key}-{release}", name=release, chart_name=chart_name, namespace=namespace,
                             values=values, provider=self.cluster.provider,
-                            opts=self.k8s_opts(depends_on=depends_on or []))
+                            opts=self.k8s_opts(depends_on=depends_on or []),
+                            repository_override=self.cluster.chart_repository)

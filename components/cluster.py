@@ -89,6 +89,7 @@ class ClusterHandle:
     facts: dict[str, str] = field(default_factory=dict)  # substrate-specific facts for SUMMARY/outputs
     aws: AwsFacts | None = None  # set on eks: identity for service accounts, the artifacts bucket
     ready: tuple[pulumi.Resource, ...] = ()  # what add-ons wait for (nodes, CSI driver, storage classes)
+    chart_repository: str | None = None  # air-gapped: one Helm repository serving every pinned chart
 
     def gpu_pools(self) -> tuple[PoolFacts, ...]:
         return tuple(p for p in self.node_pools if p.is_gpu)

@@ -37,6 +37,7 @@ _TYPED: dict[tuple[str, str], Any] = {
 # Server-side-apply patches of objects the cluster already has (e.g. each namespace's `default` SA).
 _PATCHES: dict[tuple[str, str], Any] = {
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccountPatch,
+    ("node.k8s.io/v1", "RuntimeClass"): k8s.node.v1.RuntimeClassPatch,
 }
 
 _BUILTIN_GROUPS = {"v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1",

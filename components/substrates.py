@@ -12,6 +12,7 @@ from typing import Any
 
 from mlcluster.components import existing
 from mlcluster.components.aws import eks
+from mlcluster.components.baremetal import cluster as baremetal
 
 
 @dataclass(frozen=True)
@@ -19,13 +20,17 @@ class Substrate:
     component: Callable[..., Any]
     check_stack: Callable[..., None]
     # Stack config `render --profile` uses when no stack is given (illustrative, shown in SUMMARY.md).
-    example_config: dict[str, str]
+    example_config: Callable[[Any], dict[str, str]]
+    # Secret config keys a render of a stack file may stand in for when the file does not set them.
+    render_secrets: tuple[str, ...] = ()
 
 
 SUBSTRATES: dict[str, Substrate] = {
     "existing": Substrate(existing.ExistingCluster, existing.check_stack,
-                          {"mlcluster:kubeContext": "kind-mlcluster"}),
+                          lambda _: {"mlcluster:kubeContext": "kind-mlcluster"}),
     "eks": Substrate(eks.EksCluster, eks.check_stack,
-                     {"mlcluster:overrides": '{"substrate": {"admin_principals": '
-                      '["arn:aws:iam::111122223333:role/mlcluster-admin"]}}'}),
+                     lambda _: {"mlcluster:overrides": '{"substrate": {"admin_principals": '
+                                '["arn:aws:iam::111122223333:role/mlcluster-admin"]}}'}),
+    "baremetal": Substrate(baremetal.BaremetalCluster, baremetal.check_stack, baremetal.example_config,
+                           render_secrets=("mlcluster:sshPrivateKey",)),
 }

@@ -113,13 +113,22 @@ def validate(
                 overrides = yaml.safe_load(stack_file.config.get("mlcluster:overrides", "{}"))
                 profile = load_profile(profile_name, overrides=overrides, overrides_file=shown,
                                        override_lines=stack_file.override_lines, referrer=shown)
+                substrate = SUBSTRATES[profile.substrate.kind]
+                unset = [k for k in substrate.render_secrets if k not in stack_file.config]
+                present = set(stack_file.config) | set(unset)
                 settings = StackSettings(
                     stack=stack_file.stack, source=shown, profile=profile_name,
                     kube_context=stack_file.config.get("mlcluster:kubeContext") or None,
-                    kubeconfig="[secret]" if "mlcluster:kubeconfig" in stack_file.config else None,  # type: ignore[arg-type]
+                    kubeconfig="[secret]" if "mlcluster:kubeconfig" in present else None,  # type: ignore[arg-type]
+                    inventory=yaml.safe_load(stack_file.config.get("mlcluster:inventory", "null")),
+                    inventory_lines=stack_file.inventory_lines,
+                    ssh_private_key="[secret]" if "mlcluster:sshPrivateKey" in present else None,  # type: ignore[arg-type]
                 )
-                SUBSTRATES[profile.substrate.kind].check_stack(profile, settings)
+                substrate.check_stack(profile, settings)
                 out.print(f"ok  {shown}: stack `{stack_file.stack}`, profile `{profile.name}`", markup=False)
+                for key in unset:
+                    out.print(f"    note: {key} is not set yet; `pulumi up` needs it "
+                              f"(pulumi config set --secret {key.split(':')[1]} …)", markup=False)
             elif file.stem.startswith(ABSTRACT_PREFIX):
                 out.print(f"--  {shown}: a base profile; validated through the profiles that extend it", markup=False)
             else:
@@ -185,7 +194,7 @@ class _nothing:
 
 def main() -> None:
     # pulumi-aws warns about its own deprecated resource classes while registering them all; not ours to fix.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws(\.|$)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_(aws|command)(\.|$)")
     try:
         app()
     except KeyboardInterrupt:

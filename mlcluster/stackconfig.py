@@ -26,8 +26,10 @@ KEYS: dict[str, tuple[str, str]] = {
     "overrides": ("object", "profile fields deep-merged over the profile for this stack"),
     "kubeconfig": ("secret string", "kubeconfig of an existing cluster (substrate existing)"),
     "kubeContext": ("string", "context in your kubeconfig file (substrate existing)"),
+    "inventory": ("object", "hosts, networks, registration address, bastion (substrate baremetal)"),
+    "sshPrivateKey": ("secret string", "SSH private key for the inventory's hosts (substrate baremetal)"),
 }
-SECRET_KEYS = frozenset({"kubeconfig"})
+SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey"})
 SECRET_PLACEHOLDER = "[secret]"
 
 # Where the values came from, for error messages: a stack file in `render`, the stack's file under `pulumi up`.
@@ -35,6 +37,8 @@ CONFIG_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlcl
 # Line numbers of `mlcluster:overrides` values in the stack file, when render loaded it.
 OVERRIDE_LINES: contextvars.ContextVar[dict[Path_, int] | None] = contextvars.ContextVar(
     "mlcluster_override_lines", default=None)
+INVENTORY_LINES: contextvars.ContextVar[dict[Path_, int] | None] = contextvars.ContextVar(
+    "mlcluster_inventory_lines", default=None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class StackSettings:
     override_lines: dict[Path_, int] = field(default_factory=dict)
     kube_context: str | None = None
     kubeconfig: pulumi.Output[str] | None = None  # secret
+    inventory: Any = None
+    inventory_lines: dict[Path_, int] = field(default_factory=dict)
+    ssh_private_key: pulumi.Output[str] | None = None  # secret
 
     @classmethod
     def from_pulumi_config(cls) -> StackSettings:
@@ -65,6 +72,9 @@ class StackSettings:
             override_lines=OVERRIDE_LINES.get() or {},
             kube_context=config.get("kubeContext"),
             kubeconfig=config.get_secret("kubeconfig"),
+            inventory=config.get_object("inventory"),
+            inventory_lines=INVENTORY_LINES.get() or {},
+            ssh_private_key=config.get_secret("sshPrivateKey"),
         )
 
 
@@ -77,6 +87,7 @@ class StackFile:
     config: dict[str, str]
     secret_keys: list[str]
     override_lines: dict[Path_, int]
+    inventory_lines: dict[Path_, int]
 
 
 def read_stack_file(path: Path, display: str | None = None) -> StackFile:
@@ -117,14 +128,14 @@ def read_stack_file(path: Path, display: str | None = None) -> StackFile:
             raise ConfigError.one(shown, f"config.{key}", "<plain text>",
                                   f"`{key}` holds credentials: set it with `pulumi config set --secret {name} …`",
                                   line=line)
-        if namespace == PROJECT and name == "overrides" and not isinstance(value, dict):
+        if namespace == PROJECT and name in ("overrides", "inventory") and not isinstance(value, dict):
             raise ConfigError.one(shown, f"config.{key}", value, "allowed is a mapping of profile fields", line=line)
         if namespace == PROJECT and name in ("profile", "kubeContext") and not isinstance(value, str):
             raise ConfigError.one(shown, f"config.{key}", value, "allowed is a string", line=line)
         config[key] = value if isinstance(value, str) else json.dumps(value)
-    override_key = f"{PROJECT}:overrides"
-    lines = {
-        path[2:]: line for path, line in source.lines.items()
-        if len(path) >= 2 and path[:2] == ("config", override_key)
-    }
-    return StackFile(stack=stack, source=shown, config=config, secret_keys=secret_keys, override_lines=lines)
+    def lines_of(key: str) -> dict[Path_, int]:
+        return {path[2:]: line for path, line in source.lines.items()
+                if len(path) >= 2 and path[:2] == ("config", f"{PROJECT}:{key}")}
+
+    return StackFile(stack=stack, source=shown, config=config, secret_keys=secret_keys,
+                     override_lines=lines_of("overrides"), inventory_lines=lines_of("inventory"))

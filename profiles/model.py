@@ -151,6 +151,32 @@ class EksSubstrate(Strict):
                                          "StorageClass (ReadWriteMany: shared datasets, notebooks).")
 
 
+class AirGap(Strict):
+    """Where hosts and the cluster get software when they cannot reach the internet. Unset: upstream."""
+
+    artifact_url: str | None = Field(None, description="Base URL serving the k3s/RKE2 install script and "
+                                                         "binaries (mirrors the release assets).")
+    package_mirror: str | None = Field(None, description="APT mirror URL for the NVIDIA driver and container "
+                                                           "toolkit packages.")
+    registry_mirror: str | None = Field(None, description="host[:port] of a registry mirroring docker.io, quay.io, "
+                                                            "registry.k8s.io, ghcr.io, nvcr.io, public.ecr.aws.")
+    chart_repository: str | None = Field(None, description="A Helm repository serving every pinned chart.")
+
+
+class BaremetalSubstrate(Strict):
+    """A cluster the toolkit builds on servers reached over SSH (inventory in the stack config)."""
+
+    kind: Literal["baremetal"]
+    distribution: Literal["k3s", "rke2"] = "k3s"
+    version: str = Field("v1.35.1+k3s1", pattern=r"^v1\.[0-9]+\.[0-9]+\+(k3s|rke2r)[0-9]+$",
+                         description="Pinned release, e.g. v1.35.1+k3s1 or v1.35.1+rke2r1.")
+    cluster_cidr: Cidr = "10.42.0.0/16"
+    service_cidr: Cidr = "10.43.0.0/16"
+    kube_vip: bool = Field(True, description="HA API address: kube-vip announces the inventory's registration "
+                                             "address from the servers (false: an external load balancer owns it).")
+    air_gap: AirGap = AirGap()
+
+
 # --- node pools ------------------------------------------------------------------------------------
 
 
@@ -260,7 +286,7 @@ class ProfileBase(Strict):
 
     name: str = Field(description="Set from the file name; not written in the YAML.")
     description: str = Field("", description="One line shown by `mlcluster profiles`.")
-    substrate: Annotated[ExistingSubstrate | EksSubstrate, Field(discriminator="kind")]
+    substrate: Annotated[ExistingSubstrate | EksSubstrate | BaremetalSubstrate, Field(discriminator="kind")]
     kubernetes: Kubernetes = Kubernetes()
     node_pools: list[NodePool] = Field(default_factory=list)
     tiers: list[Tier] = Field(default_factory=list)

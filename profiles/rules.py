@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
-from mlcluster.profiles.model import EksSubstrate, NodePool, ProfileBase
+from mlcluster.profiles.model import BaremetalSubstrate, EksSubstrate, NodePool, ProfileBase
 from mlcluster.yamlsource import Path_
 
 Finding = tuple[Path_, Any, str]
@@ -146,6 +146,11 @@ def check(profile: ProfileBase) -> list[Finding]:
         found += _pool(i, pool, profile.substrate.kind)
     if isinstance(profile.substrate, EksSubstrate):
         found += _eks(profile, profile.substrate)
+    if isinstance(profile.substrate, BaremetalSubstrate):
+        minor = profile.substrate.version.split(".")[1]
+        if f"1.{minor}" != profile.kubernetes.version:
+            found.append((("substrate", "version"), profile.substrate.version,
+                          f"must be a {profile.kubernetes.version} release to match kubernetes.version"))
 
     max_gpus_per_node = max((p.gpu.count for p in profile.node_pools if p.gpu), default=0)
     for i, tier in enumerate(profile.tiers):

@@ -18,8 +18,8 @@ def write(tmp_path, text):
 
 
 def test_shipped_stack_files_load():
-    lab = read_stack_file(ROOT / "stacks" / "Pulumi.lab.yaml", "stacks/Pulumi.lab.yaml")
-    assert lab.stack == "lab"
+    lab = read_stack_file(ROOT / "stacks" / "Pulumi.shared.yaml", "stacks/Pulumi.shared.yaml")
+    assert lab.stack == "shared"
     assert lab.config["mlcluster:profile"] == "local"
     overrides = json.loads(lab.config["mlcluster:overrides"])
     assert overrides["tenancy"]["egress"] == "restricted"

@@ -38,6 +38,8 @@ class Rendered:
 
 def render(profile: str | None = None, stack: str | None = None, sets: tuple[str, ...] = ()) -> Rendered:
     """Run the program for a stack file, or for a profile with an illustrative stack config."""
+    import json
+
     from mlcluster.components.substrates import SUBSTRATES
     from mlcluster.profiles.effective import load_profile
 
@@ -51,22 +53,31 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
             raise ConfigError.one("--stack", "", stack, "no stacks/Pulumi.<stack>.yaml by that name; "
                                   f"the stacks are: {', '.join(available_stacks()) or 'none'}")
         loaded = stackconfig.read_stack_file(path, f"stacks/{path.name}")
-        name, config, secret_keys, source = stack, loaded.config, loaded.secret_keys, loaded.source
-        lines = loaded.override_lines
+        name, config, secret_keys, source = stack, dict(loaded.config), list(loaded.secret_keys), loaded.source
+        lines, inventory_lines = loaded.override_lines, loaded.inventory_lines
+        kind = load_profile(config.get("mlcluster:profile", DEFAULT_PROFILE), referrer=source,
+                            overrides=json.loads(config.get("mlcluster:overrides", "{}")),
+                            overrides_file=source, override_lines=lines, sets=sets).substrate.kind
+        for key in SUBSTRATES[kind].render_secrets:
+            if key not in config:
+                config[key], secret_keys = stackconfig.SECRET_PLACEHOLDER, [*secret_keys, key]
+                notes.append(f"{key} is not set in {source}; rendered with a placeholder "
+                             f"(`pulumi up` needs it: pulumi config set --secret {key.split(':')[1]} …).")
         if loaded.secret_keys:
             notes.append(f"Encrypted stack values ({', '.join(sorted(loaded.secret_keys))}) are not decrypted "
                          "offline; they render as [secret].")
     else:
         name = profile or DEFAULT_PROFILE
-        kind = load_profile(name, sets=sets, referrer="--profile").substrate.kind
-        example = SUBSTRATES[kind].example_config
+        loaded_profile = load_profile(name, sets=sets, referrer="--profile")
+        example = SUBSTRATES[loaded_profile.substrate.kind].example_config(loaded_profile)
         config = {"mlcluster:profile": name, **example}
-        secret_keys, source, lines = [], "--profile", {}
+        secret_keys = [k for k, v in example.items() if v == stackconfig.SECRET_PLACEHOLDER]
+        source, lines, inventory_lines = "--profile", {}, {}
         shown = ", ".join(f"{k}={v}" for k, v in example.items())
         notes.append(f"No stack given: rendered with an illustrative stack config ({shown}). "
                      "Render a stack file with --stack to see a real one.")
     notes.append("Rendered offline under the Pulumi mocks: IDs and generated values are stand-ins; "
                  "secrets are redacted.")
-    result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets)
+    result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets, inventory_lines)
     files = writer.build_tree(result, notes)
     return Rendered(name=name, result=result, files=files)

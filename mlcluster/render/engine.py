@@ -87,7 +87,8 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
 
 
 def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
-        override_lines: dict | None = None, sets: tuple[str, ...] = ()) -> RenderResult:
+        override_lines: dict | None = None, sets: tuple[str, ...] = (),
+        inventory_lines: dict | None = None) -> RenderResult:
     """Run `program.build()` for `stack` with `config` (wire format: `mlcluster:key` → string)."""
     from mlcluster.program import build  # the program, exactly as `pulumi up` runs it
 
@@ -100,6 +101,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
     settings.SETTINGS.outputs.clear()
     source_token = stackconfig.CONFIG_SOURCE.set(source)
     lines_token = stackconfig.OVERRIDE_LINES.set(dict(override_lines or {}))
+    inventory_token = stackconfig.INVENTORY_LINES.set(dict(inventory_lines or {}))
     captured: dict[str, Any] = {}
 
     async def resolve(outputs: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
@@ -119,6 +121,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
     finally:
         stackconfig.CONFIG_SOURCE.reset(source_token)
         stackconfig.OVERRIDE_LINES.reset(lines_token)
+        stackconfig.INVENTORY_LINES.reset(inventory_token)
         # Leave no half-finished tasks behind for the next run in this process.
         loop = asyncio.get_event_loop()
         for task in asyncio.all_tasks(loop):

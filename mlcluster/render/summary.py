@@ -21,7 +21,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[str],
-           releases: list[dict[str, Any]], notes: list[str]) -> str:
+           releases: list[dict[str, Any]], notes: list[str], commands: list[dict[str, Any]] | None = None) -> str:
     p = result.profile
     out = [f"# mlcluster render — profile `{p.name}`, stack `{result.stack}`", ""]
     if p.description:
@@ -58,6 +58,14 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
         out += ["## Tiers", ""]
         out += _table(["tier", "CPU", "memory", "GPUs", "description"],
                       [[t.name, t.cpu, t.memory, t.gpu, t.description] for t in p.tiers])
+        out += [""]
+    if commands:
+        out += ["## Commands run on hosts", "",
+                "Each runs once, and again only when its trigger changes (script hash, or the version for "
+                "upgrades). Scripts are in `scripts/`; secrets arrive on stdin and are never in a script.", ""]
+        out += _table(["command", "host", "via bastion", "script", "stdin"],
+                      [[c["name"], c["host"], c["via"], f"`{c['script']}`", "[secret]" if c["stdin"] else None]
+                       for c in commands])
         out += [""]
     protected = [r["urn"].rsplit("::", 1)[-1] for r in records if r["options"]["protect"]]
     out += ["## Data safety", ""]

@@ -28,6 +28,7 @@ from mlcluster.render.kubevalidate import validate_manifests
 
 REDACTED = "[secret]"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+REMOTE_COMMAND = "command:remote:Command"
 
 
 def clean(value: Any) -> Any:
@@ -42,6 +43,12 @@ def clean(value: Any) -> Any:
         return [clean(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value.get("value")
     return value
 
 
@@ -124,7 +131,19 @@ def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
             releases.append(release)
             files[f"helm/{release['release']}.yaml"] = _dump_yaml(release)
 
-    files["SUMMARY.md"] = summary.render(result, records, sorted(manifests), releases, header_notes)
+    commands: list[dict[str, Any]] = []
+    for reg in result.resources:
+        if reg.type == REMOTE_COMMAND:
+            inputs = clean(reg.inputs)
+            path = f"scripts/{reg.name}.sh"
+            files[path] = inputs["create"]
+            # The connection is secret as a whole (it carries the key); its address is not, so show it.
+            connection = _unwrap(reg.inputs["connection"])
+            proxy = _unwrap(connection.get("proxy")) or {}
+            commands.append({"name": reg.name, "host": f"{connection['user']}@{connection['host']}",
+                             "script": path, "via": proxy.get("host"), "stdin": "stdin" in inputs})
+    commands.sort(key=lambda c: c["name"])
+    files["SUMMARY.md"] = summary.render(result, records, sorted(manifests), releases, header_notes, commands)
     return files
 
 

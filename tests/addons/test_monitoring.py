@@ -15,8 +15,8 @@ def values(rendered):
     return yaml.safe_load(rendered.files["helm/kube-prometheus-stack.yaml"])["values"]
 
 
-@pytest.mark.parametrize("rendered", [lambda: rendered_profile("local"), lambda: rendered_stack("lab")],
-                         ids=["local", "lab"])
+@pytest.mark.parametrize("rendered", [lambda: rendered_profile("local"), lambda: rendered_stack("shared")],
+                         ids=["local", "shared"])
 def test_every_value_key_exists_in_the_chart(rendered):
     assert unknown_value_keys("kube-prometheus-stack", values(rendered())) == []
 
@@ -28,7 +28,7 @@ def test_key_checker_catches_a_typo():
 
 
 def test_profile_settings_reach_the_values():
-    lab = values(rendered_stack("lab"))
+    lab = values(rendered_stack("shared"))
     spec = lab["prometheus"]["prometheusSpec"]
     assert spec["retention"] == "30d"
     assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "100Gi"

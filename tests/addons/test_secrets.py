@@ -48,7 +48,7 @@ def test_vault_is_ha_with_raft_on_retained_storage():
     values = release(vault(), "vault")["values"]
     assert values["server"]["ha"] == {"enabled": True, "replicas": 3, "raft": {"enabled": True}}
     assert values["server"]["dataStorage"]["enabled"] is True
-    lab = render(stack="lab", sets=("addons.secrets.backend=vault",))
+    lab = render(stack="shared", sets=("addons.secrets.backend=vault",))
     assert release(lab, "vault")["values"]["server"]["dataStorage"]["storageClass"] == "standard-retain"
 
 

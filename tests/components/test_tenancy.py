@@ -14,8 +14,8 @@ def team_objects(files, ns):
     return [yaml.safe_load(text) for path, text in files.items() if path.startswith(f"manifests/{ns}/")]
 
 
-@pytest.mark.parametrize("rendered", [lambda: rendered_profile("local"), lambda: rendered_stack("lab")],
-                         ids=["local", "lab"])
+@pytest.mark.parametrize("rendered", [lambda: rendered_profile("local"), lambda: rendered_stack("shared")],
+                         ids=["local", "shared"])
 def test_each_team_namespace_is_isolated(rendered):
     r = rendered()
     namespaces = [yaml.safe_load(t) for p, t in r.files.items() if p.startswith("manifests/_cluster/namespace-team-")]
@@ -45,12 +45,12 @@ def test_each_team_namespace_is_isolated(rendered):
 
 
 def test_no_cluster_wide_binding_anywhere():
-    for r in (rendered_profile("local"), rendered_stack("lab")):
+    for r in (rendered_profile("local"), rendered_stack("shared")):
         assert not [p for p in r.files if "clusterrolebinding" in p]
 
 
 def test_restricted_egress_allows_dns_platform_and_cidrs_only():
-    files = rendered_stack("lab").files
+    files = rendered_stack("shared").files
     deny = yaml.safe_load(files["manifests/team-vision/networkpolicy-default-deny-egress.yaml"])
     assert deny["spec"]["policyTypes"] == ["Egress"] and "egress" not in deny["spec"]
     allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-egress.yaml"])["spec"]["egress"]

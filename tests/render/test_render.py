@@ -38,7 +38,7 @@ def test_render_is_byte_identical_run_to_run():
 
 
 def test_every_manifest_is_a_valid_kubernetes_object():
-    files = rendered_stack("lab").files
+    files = rendered_stack("shared").files
     manifests = {p: yaml.safe_load(c) for p, c in files.items() if p.startswith("manifests/")}
     assert len(manifests) > 20
     validate_manifests(manifests, "1.35")  # raises on any invalid one
@@ -95,8 +95,8 @@ def test_helm_file_carries_chart_repository_version_namespace_values():
 
 
 def test_summary_names_substrate_pools_addons_teams_and_counts():
-    summary = rendered_stack("lab").files["SUMMARY.md"]
-    assert "profile `local`, stack `lab`" in summary
+    summary = rendered_stack("shared").files["SUMMARY.md"]
+    assert "profile `local`, stack `shared`" in summary
     assert "| speech | team-speech |" in summary  # the team the lab stack adds
     assert "| vision | team-vision | 16 |" in summary  # the quota the lab stack raises
     assert "egress **restricted**" in summary

@@ -1,0 +1,166 @@
+"""The inventory: which servers make the cluster and how to reach them.
+
+It lives in the stack config (`mlcluster:inventory`), not in the profile, so profiles stay shareable; the SSH
+private key is a Pulumi secret (`mlcluster:sshPrivateKey`). Validated before anything runs: unique names and
+addresses, an odd number of servers, a registration address (kube-vip VIP or external load balancer) inside a
+host network when there is more than one server, every host in a pool of the profile, and GPU hosts saying how
+their driver arrives.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from mlcluster.errors import ConfigError, Problem
+from mlcluster.profiles.model import Cidr, DnsLabel, Labels, ProfileBase, Strict
+from mlcluster.yamlsource import Path_, dotted
+
+INVENTORY_KEY = "mlcluster:inventory"
+
+
+class Bastion(Strict):
+    """A jump host (co-location): every SSH connection goes through it."""
+
+    address: str
+    user: str = "ubuntu"
+    port: int = Field(22, ge=1, le=65535)
+
+
+class Driver(Strict):
+    mode: Literal["preinstalled", "install"] = Field(description="preinstalled: verified with nvidia-smi; "
+                                                                 "install: the pinned version is installed.")
+    version: str | None = Field(None, pattern=r"^[0-9]{3}(\.[0-9]+){0,2}$",
+                                description="install: driver branch or version, e.g. 580 or 580.95.05.")
+
+
+class Host(Strict):
+    name: DnsLabel
+    address: str = Field(description="IPv4 address the host is reached at (and its node IP).")
+    user: str = "ubuntu"
+    port: int = Field(22, ge=1, le=65535)
+    role: Literal["server", "agent"]
+    pool: str = Field(description="The profile's node pool this host belongs to.")
+    driver: Driver | None = None
+    labels: Labels = Field(default_factory=dict)
+
+
+class Inventory(Strict):
+    networks: list[Cidr] = Field(min_length=1, description="Host networks; every address and the VIP is in one.")
+    registration_address: str | None = Field(None, description="Fixed API address: kube-vip VIP or external LB.")
+    vip_interface: str | None = Field(None, description="Interface kube-vip announces the VIP on (default: the "
+                                                        "interface of the default route).")
+    bastion: Bastion | None = None
+    hosts: list[Host] = Field(min_length=1)
+
+    @property
+    def servers(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "server"]
+
+    @property
+    def agents(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "agent"]
+
+    def api_address(self) -> str:
+        return self.registration_address or self.servers[0].address
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(n) for n in networks)
+
+
+def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, str]]:
+    found: list[tuple[Path_, Any, str]] = []
+    pools = {p.name: p for p in profile.node_pools}
+    seen_names: dict[str, int] = {}
+    seen_addresses: dict[str, int] = {}
+    for i, host in enumerate(inventory.hosts):
+        at: Path_ = ("hosts", i)
+        try:
+            ipaddress.IPv4Address(host.address)
+        except ValueError:
+            found.append(((*at, "address"), host.address, "allowed is an IPv4 address such as 192.0.2.11"))
+            continue
+        if host.name in seen_names:
+            found.append(((*at, "name"), host.name, f"host names are unique; already hosts[{seen_names[host.name]}]"))
+        if host.address in seen_addresses:
+            found.append(((*at, "address"), host.address,
+                          f"addresses are unique; already hosts[{seen_addresses[host.address]}]"))
+        seen_names.setdefault(host.name, i)
+        seen_addresses.setdefault(host.address, i)
+        if not _in_networks(host.address, inventory.networks):
+            found.append(((*at, "address"), host.address, f"not in any of networks {inventory.networks}"))
+        pool = pools.get(host.pool)
+        if pool is None:
+            found.append(((*at, "pool"), host.pool, f"no such pool in the profile; pools: {', '.join(pools)}"))
+            continue
+        if pool.gpu is not None and host.driver is None:
+            found.append(((*at, "driver"), None, "a GPU host says how its driver arrives: "
+                          "{mode: preinstalled} or {mode: install, version: 580}"))
+        if pool.gpu is None and host.driver is not None:
+            found.append(((*at, "driver"), host.driver.model_dump(), f"pool `{pool.name}` has no GPUs; remove driver"))
+        if host.driver is not None and host.driver.mode == "install" and not host.driver.version:
+            found.append(((*at, "driver", "version"), None, "driver mode install needs a pinned version, e.g. 580"))
+    servers = len(inventory.servers)
+    if servers % 2 == 0 or servers > 7:
+        found.append((("hosts",), f"{servers} servers", "embedded etcd needs an odd number of servers: 1, 3 or 5"))
+    if servers > 1 and not inventory.registration_address:
+        found.append((("registration_address",), None, "with several servers, a fixed API address is needed "
+                      "(a kube-vip VIP or an external load balancer) in one of the host networks"))
+    if inventory.registration_address:
+        try:
+            inside = _in_networks(inventory.registration_address, inventory.networks)
+        except ValueError:
+            found.append((("registration_address",), inventory.registration_address, "allowed is an IPv4 address"))
+        else:
+            if not inside:
+                found.append((("registration_address",), inventory.registration_address,
+                              f"the VIP must be inside a host network ({', '.join(inventory.networks)})"))
+            if inventory.registration_address in seen_addresses:
+                found.append((("registration_address",), inventory.registration_address,
+                              "the VIP must not be a host's own address"))
+    return found
+
+
+def load_inventory(data: Any, profile: ProfileBase, source: str, lines: dict[Path_, int]) -> Inventory:
+    """Validate the inventory (model, then rules); every problem at once, each with its field and line."""
+    def problem(path: Path_, value: Any, allowed: str, missing: bool = False) -> Problem:
+        line = next((lines[path[:cut]] for cut in range(len(path), -1, -1) if path[:cut] in lines), None)
+        return Problem(source, f"{INVENTORY_KEY}.{dotted(path)}".rstrip("."), value, allowed, line,
+                       has_value=not missing)
+
+    if data is None:
+        raise ConfigError([problem((), None, "substrate baremetal needs an inventory of hosts in the stack "
+                                   "config (see stacks/Pulumi.lab.yaml)", missing=True)])
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([
+            problem(tuple(e["loc"]), None if e["type"] == "missing" else e.get("input"),
+                    e["msg"].removeprefix("Value error, ") if e["type"] != "missing" else "it is required",
+                    missing=e["type"] == "missing")
+            for e in exc.errors(include_url=False)
+        ]) from None
+    found = rules(inventory, profile)
+    if found:
+        raise ConfigError([problem(path, value, allowed) for path, value, allowed in found])
+    return inventory
+
+
+# The inventory `render --profile` uses when no stack is given: documentation addresses (RFC 5737).
+def example_inventory(profile: ProfileBase) -> dict[str, Any]:
+    gpu_pools = [p for p in profile.node_pools if p.gpu is not None]
+    cpu_pools = [p for p in profile.node_pools if p.gpu is None]
+    system = next((p.name for p in cpu_pools if p.role == "system"), cpu_pools[0].name if cpu_pools else "")
+    hosts: list[dict[str, Any]] = [
+        {"name": f"server-{i}", "address": f"192.0.2.{10 + i}", "role": "server", "pool": system}
+        for i in range(1, 4)
+    ]
+    for j, pool in enumerate(gpu_pools):
+        for k in range(1, 3):
+            hosts.append({"name": f"{pool.name}-{k}", "address": f"192.0.2.{100 + 10 * j + k}", "role": "agent",
+                          "pool": pool.name, "driver": {"mode": "install", "version": "580"}})
+    return {"networks": ["192.0.2.0/24"], "registration_address": "192.0.2.5", "hosts": hosts}
