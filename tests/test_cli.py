@@ -29,7 +29,8 @@ def test_render_without_arguments_renders_local_into_build_local(tmp_path, monke
 
 
 def test_render_stack_with_set_and_out(tmp_path):
-    result = run("render", "--stack", "shared", "--set", "addons.monitoring.retention=60d", "--out", str(tmp_path / "o"))
+    result = run("render", "--stack", "shared", "--set", "addons.monitoring.retention=60d",
+                 "--out", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
     values = yaml.safe_load((tmp_path / "o" / "helm" / "kube-prometheus-stack.yaml").read_text())["values"]
     assert values["prometheus"]["prometheusSpec"]["retention"] == "60d"
