@@ -61,6 +61,11 @@ class Addon(pulumi.ComponentResource):
         return []
 
     @classmethod
+    def storage_classes(cls, settings: AddonSettings) -> tuple[str, str] | None:
+        """(default, retain) StorageClass names this add-on provides, if it provides storage."""
+        return None
+
+    @classmethod
     def namespaces(cls, settings: AddonSettings) -> tuple[str, ...]:
         """Namespaces this add-on runs in (tenancy uses them to open team namespaces to its roles)."""
         namespace = getattr(settings, "namespace", None)

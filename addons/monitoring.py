@@ -34,7 +34,7 @@ class Monitoring(Addon):
     description = "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, node and cluster metrics."
     Settings = MonitoringSettings
     network_roles = ("monitoring",)
-    requires = ("secrets",)  # when on, platform secrets come through it
+    requires = ("secrets", "storage")  # platform secrets come through secrets; volumes from storage
     uses_node_agents = True
 
     def build(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ build the very same one under the Pulumi mocks.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -33,11 +34,14 @@ class Platform(pulumi.ComponentResource):
         self.profile = profile
         substrate = SUBSTRATES[profile.substrate.kind]
         cluster_component = substrate.component(name, profile, stack, opts=pulumi.ResourceOptions(parent=self))
-        self.cluster: ClusterHandle = cluster_component.handle
-        cluster = self.cluster
-
         keys = enabled_addons(profile)
         classes = {key: registry()[key] for key in keys}
+        cluster: ClusterHandle = cluster_component.handle
+        for key, cls in classes.items():  # a storage add-on's classes replace the substrate's
+            provided = cls.storage_classes(settings_of(profile, key))  # type: ignore[arg-type]
+            if provided:
+                cluster = dataclasses.replace(cluster, storage_class=provided[0], user_data_storage_class=provided[1])
+        self.cluster = cluster
         # Everything on the cluster waits for it to be usable (nodes, CSI driver, storage classes), so a
         # `pulumi destroy` removes workloads, and the load balancers and volumes they own, before the nodes.
         base_deps: list[pulumi.Resource] = list(cluster.ready)

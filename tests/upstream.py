@@ -131,6 +131,8 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
                 continue
             if key in FREE_FORM:
                 continue  # label/annotation/selector maps are the user's by design
+            if path[-2:-1] == ["resources"] and path[-1] in ("limits", "requests"):
+                continue  # resource names (cpu, memory, nvidia.com/gpu) inside requests/limits
             if isinstance(default, dict) and key in default:
                 sub = default[key]
                 if isinstance(sub, dict) and not sub:

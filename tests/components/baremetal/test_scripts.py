@@ -23,7 +23,8 @@ VARIANTS = {
 
 @functools.cache
 def rke2():
-    return render(profile="onprem-gpu", sets=("substrate.distribution=rke2", "substrate.version=v1.35.1+rke2r1"))
+    return render(profile="onprem-gpu", sets=("substrate.distribution=rke2", "substrate.version=v1.35.1+rke2r1",
+                                             "addons.storage.provider=longhorn"))
 
 
 @functools.cache

@@ -1,0 +1,85 @@
+"""Storage on bare metal: a default StorageClass and a `Retain` class for user data (notebooks, tracking,
+databases), from local-path (bundled with k3s), an NFS server (nfs-subdir-external-provisioner) or Longhorn
+(replicated block storage; its manager needs host access, so it runs in the node-agents namespace).
+The classes it provides replace the substrate's in the cluster handle, so every add-on uses them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mlcluster.addons.base import Addon
+from mlcluster.components import k8s as objects
+from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
+from mlcluster.profiles.model import AddonSettings, ProfileBase
+
+NFS_PROVISIONER = "mlcluster.io/nfs"
+PROVISIONERS = {"local-path": "rancher.io/local-path", "nfs": NFS_PROVISIONER, "longhorn": "driver.longhorn.io"}
+DEFAULT_CLASS = {"local-path": "local-path", "nfs": "nfs", "longhorn": "longhorn"}
+
+
+class StorageSettings(AddonSettings):
+    provider: Literal["local-path", "nfs", "longhorn"] = "local-path"
+    nfs_server: str | None = Field(None, description="nfs: server address.")
+    nfs_path: str = Field("/exports/mlcluster", description="nfs: exported path.")
+    longhorn_replicas: int = Field(3, ge=1, le=5, description="longhorn: replicas per volume.")
+
+
+def retain_class(settings: StorageSettings) -> dict[str, Any]:
+    parameters: dict[str, str] = {}
+    if settings.provider == "nfs":
+        parameters = {"archiveOnDelete": "true"}
+    elif settings.provider == "longhorn":
+        parameters = {"numberOfReplicas": str(settings.longhorn_replicas), "dataLocality": "best-effort"}
+    manifest: dict[str, Any] = {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": objects.metadata(f"{DEFAULT_CLASS[settings.provider]}-retain"),
+        "provisioner": PROVISIONERS[settings.provider], "reclaimPolicy": "Retain",
+        "volumeBindingMode": "WaitForFirstConsumer" if settings.provider == "local-path" else "Immediate",
+        "allowVolumeExpansion": settings.provider != "local-path",
+    }
+    if parameters:
+        manifest["parameters"] = parameters
+    return manifest
+
+
+class Storage(Addon):
+    key = "storage"
+    type_name = "Storage"
+    description = "Bare-metal storage: local-path (k3s), NFS or Longhorn, with a Retain class for user data."
+    Settings = StorageSettings
+
+    @classmethod
+    def check(cls, profile: ProfileBase, settings: StorageSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        at = ("addons", "storage")
+        substrate = profile.substrate
+        if substrate.kind == "eks":
+            return [((*at, "enabled"), True, "eks has its own gp3/EFS classes; this add-on is for bare metal")]
+        if settings.provider == "local-path" and getattr(substrate, "distribution", "k3s") != "k3s":
+            return [((*at, "provider"), "local-path", "only k3s bundles local-path; with rke2 use nfs or longhorn")]
+        if settings.provider == "nfs" and not settings.nfs_server:
+            return [((*at, "nfs_server"), None, "provider nfs needs the NFS server's address")]
+        return []
+
+    @classmethod
+    def storage_classes(cls, settings: StorageSettings) -> tuple[str, str]:  # type: ignore[override]
+        return DEFAULT_CLASS[settings.provider], f"{DEFAULT_CLASS[settings.provider]}-retain"
+
+    def build(self) -> dict[str, Any]:
+        settings: StorageSettings = self.settings  # type: ignore[assignment]
+        deps: list[Any] = []
+        if settings.provider == "nfs":
+            ns = self.namespace("storage")
+            deps.append(self.helm_release("nfs", "nfs-subdir-external-provisioner", "storage",
+                                          self.values(provisioner=NFS_PROVISIONER), depends_on=[ns]))
+        elif settings.provider == "longhorn":
+            deps.append(self.helm_release("longhorn", "longhorn", NODE_AGENTS_NAMESPACE,
+                                          self.values(provisioner=None)))
+        self.apply("storageclass-retain", retain_class(settings), depends_on=deps)
+        default, retain = self.storage_classes(settings)
+        return {"storageClasses": {"default": default, "retain": retain}}
+
+
+ADDON = Storage
