@@ -133,7 +133,8 @@ class BaremetalCluster(pulumi.ComponentResource):
 
 
 def example_config(profile: ProfileBase) -> dict[str, str]:
-    """Stack config for `render --profile` of a baremetal profile: a documentation-address inventory."""
+    """Stack config for `render --profile` of a baremetal profile: an inventory of documentation addresses
+    (RFC 5737: 3 servers behind VIP 192.0.2.5, two hosts per GPU pool)."""
     import json
 
     return {"mlcluster:inventory": json.dumps(example_inventory(profile)),

@@ -73,7 +73,8 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
         config = {"mlcluster:profile": name, **example}
         secret_keys = [k for k, v in example.items() if v == stackconfig.SECRET_PLACEHOLDER]
         source, lines, inventory_lines = "--profile", {}, {}
-        shown = ", ".join(f"{k}={v}" for k, v in example.items())
+        shown = ", ".join(f"{k}={v}" if len(v) <= 100 else f"{k}=<example: see resources.json>"
+                          for k, v in example.items())
         notes.append(f"No stack given: rendered with an illustrative stack config ({shown}). "
                      "Render a stack file with --stack to see a real one.")
     notes.append("Rendered offline under the Pulumi mocks: IDs and generated values are stand-ins; "
