@@ -73,7 +73,7 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
         config = {"mlcluster:profile": name, **example}
         secret_keys = [k for k, v in example.items() if v == stackconfig.SECRET_PLACEHOLDER]
         source, lines, inventory_lines = "--profile", {}, {}
-        shown = ", ".join(f"{k}={v}" if len(v) <= 100 else f"{k}=<example: see resources.json>"
+        shown = ", ".join(f"{k}={v}" if len(v) <= 100 else f"{k}=<an example; its hosts are in the commands table>"
                           for k, v in example.items())
         notes.append(f"No stack given: rendered with an illustrative stack config ({shown}). "
                      "Render a stack file with --stack to see a real one.")
