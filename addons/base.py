@@ -1,10 +1,13 @@
 """What every add-on has in common: a component, a namespace, a pinned Helm release with templated values.
 
-Subclasses set the class attributes and implement `build()`; `addons/<key>.values.yaml.j2` holds the values.
+Subclasses set the class attributes and implement `build()`. Values templates sit beside the add-on: a
+module add-on has `<module>.values.yaml.j2`; a package add-on (several charts or data files) has
+`values.yaml.j2` or `<chart>.values.yaml.j2` in its folder.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -88,10 +91,22 @@ class Addon(pulumi.ComponentResource):
         manifest = objects.namespace_manifest(name, self.cluster.kubernetes_version, enforce)
         return self.apply(f"ns-{name}", manifest)
 
-    def values(self, **context: Any) -> dict[str, Any]:
-        folder = "" if self.section == "addons" else f"{self.section}/"
-        return render_values(f"{folder}{self.key}.values.yaml.j2", settings=self.settings, cluster=self.cluster,
-                             profile=self.profile, **context)
+    @classmethod
+    def folder(cls) -> Path:
+        """Where the add-on's own files live: its package folder, or the folder of its module."""
+        return Path(sys.modules[cls.__module__].__file__ or "").resolve().parent
+
+    @classmethod
+    def template(cls, chart: str | None = None) -> Path:
+        module = Path(sys.modules[cls.__module__].__file__ or "")
+        if module.name == "__init__.py":
+            return module.parent / (f"{chart}.values.yaml.j2" if chart else "values.yaml.j2")
+        return module.parent / f"{module.stem}.values.yaml.j2"
+
+    def values(self, chart: str | None = None, **context: Any) -> dict[str, Any]:
+        """The rendered values template (`chart` picks one of a package add-on's templates)."""
+        return helm.render_values(self.template(chart), settings=self.settings, cluster=self.cluster,
+                                  profile=self.profile, **context)
 
     def helm_release(self, release: str, chart_name: str, namespace: str, values: dict[str, Any],
                      depends_on: list[pulumi.Resource] | None = None) -> pulumi.CustomResource:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlcluster.profiles.gpu_products import advertised_product, gpus_per_node
 from mlcluster.profiles.model import NodePool
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -19,6 +20,8 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 POOL_LABEL = "mlcluster.io/pool"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
 # Host-level agents (node-exporter now; GPU device plugin / operator later) need host namespaces and
 # host paths. They share this one namespace, the only one labelled Pod Security `privileged`.
@@ -33,8 +36,8 @@ class PoolFacts:
     role: str
     min: int
     max: int
-    gpu_product: str | None
-    gpus_per_node: int
+    gpu_product: str | None  # as GPU Feature Discovery advertises it (`…-SHARED`, `…-MIG-1g.10gb`)
+    gpus_per_node: int  # schedulable `nvidia.com/gpu` per node (replicas and MIG instances count)
     labels: dict[str, str]
     taints: tuple[dict[str, str], ...]
 
@@ -44,17 +47,24 @@ class PoolFacts:
 
     @classmethod
     def from_pool(cls, pool: NodePool) -> PoolFacts:
+        """Labels are set at node registration with the values GPU Feature Discovery will write later, so
+        the pool is schedulable (and scales from zero) before discovery runs, and discovery agrees with us."""
         labels = {POOL_LABEL: pool.name, **pool.labels}
         taints = [t.model_dump() for t in pool.taints]
-        if pool.gpu is not None:
-            labels.setdefault(GPU_PRODUCT_LABEL, pool.gpu.product)
-            labels.setdefault(GPU_COUNT_LABEL, str(pool.gpu.count))
+        product = advertised_product(pool)
+        if pool.gpu is not None and product is not None:
+            labels.setdefault(GPU_PRODUCT_LABEL, product)
+            mig_single = pool.sharing.mode == "mig" and pool.sharing.mig_strategy == "single"
+            labels.setdefault(GPU_COUNT_LABEL, str(gpus_per_node(pool) if mig_single else pool.gpu.count))
+            labels.setdefault(DEVICE_PLUGIN_CONFIG_LABEL, pool.name)  # the device plugin's per-pool config
+            if pool.sharing.mode == "mig" and pool.sharing.mig_layout:  # the MIG manager partitions by it
+                labels.setdefault(MIG_CONFIG_LABEL, pool.sharing.mig_layout)
             if not any(t["key"] == GPU_TAINT_KEY for t in taints):
                 taints.append({"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"})
         return cls(
             name=pool.name, role=pool.role, min=pool.min, max=pool.max,
-            gpu_product=pool.gpu.product if pool.gpu else None,
-            gpus_per_node=pool.gpu.count if pool.gpu else 0,
+            gpu_product=product,
+            gpus_per_node=gpus_per_node(pool),
             labels=labels, taints=tuple(taints),
         )
 

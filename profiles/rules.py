@@ -11,19 +11,20 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+from mlcluster.profiles.gpu_products import (
+    BALANCED_LAYOUT,
+    MIG_FAMILIES,
+    gpus_per_node,
+    is_exclusive,
+    layout_profile,
+    mig_profiles,
+    pool_gpus,
+)
 from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
 from mlcluster.profiles.model import BaremetalSubstrate, EksSubstrate, NodePool, ProfileBase
 from mlcluster.yamlsource import Path_
 
 Finding = tuple[Path_, Any, str]
-
-# GPU families with Multi-Instance GPU (A30, A100, H100, H200, H20, B200, GB200, B300; RTX PRO 6000 Blackwell).
-MIG_CAPABLE = ("A30", "A100", "H100", "H200", "H20", "B200", "GB200", "B300", "RTX-PRO-6000")
-
-
-def supports_mig(product: str) -> bool:
-    upper = product.upper()
-    return any(family in upper for family in MIG_CAPABLE)
 
 
 def _unique(items: list[Any], section: str, what: str) -> Iterator[Finding]:
@@ -53,16 +54,31 @@ def _pool(i: int, pool: NodePool, substrate: str) -> Iterator[Finding]:
     if sharing.mode != "time-slicing" and sharing.replicas is not None:
         yield ((*at, "sharing", "replicas"), sharing.replicas, "`replicas` applies to mode `time-slicing` only")
     if sharing.mode == "mig":
-        if pool.gpu is not None and not supports_mig(pool.gpu.product):
-            yield ((*at, "sharing", "mode"), "mig",
-                   f"{pool.gpu.product} has no MIG; MIG needs one of {', '.join(MIG_CAPABLE)} "
-                   "(use time-slicing for this GPU)")
-        if sharing.mig_strategy is None:
-            yield ((*at, "sharing", "mig_strategy"), None, "MIG needs `mig_strategy`: single or mixed")
-        if sharing.mig_layout is None:
-            yield ((*at, "sharing", "mig_layout"), None, "MIG needs `mig_layout`, e.g. all-1g.10gb")
+        yield from _mig(at, pool)
     elif sharing.mig_strategy is not None or sharing.mig_layout is not None:
         yield ((*at, "sharing", "mode"), sharing.mode, "`mig_strategy`/`mig_layout` are set, so mode must be `mig`")
+
+
+def _mig(at: Path_, pool: NodePool) -> Iterator[Finding]:
+    sharing = pool.sharing
+    profiles = mig_profiles(pool.gpu.product) if pool.gpu is not None else None
+    if pool.gpu is not None and profiles is None:
+        yield ((*at, "sharing", "mode"), "mig",
+               f"{pool.gpu.product} has no MIG; MIG GPUs: {MIG_FAMILIES} (use time-slicing for this GPU)")
+        return
+    if sharing.mig_strategy is None:
+        yield ((*at, "sharing", "mig_strategy"), None, "MIG needs `mig_strategy`: single or mixed")
+    if sharing.mig_layout is None:
+        yield ((*at, "sharing", "mig_layout"), None, "MIG needs `mig_layout`, e.g. all-1g.10gb")
+        return
+    layouts = [f"all-{p}" for p in profiles or {}]
+    profile = layout_profile(sharing.mig_layout)
+    if sharing.mig_strategy == "single" and (profile is None or profile not in (profiles or {})):
+        yield ((*at, "sharing", "mig_layout"), sharing.mig_layout,
+               "the single strategy puts one MIG profile on every GPU; allowed here: " + (", ".join(layouts) or "none"))
+    elif sharing.mig_strategy == "mixed" and sharing.mig_layout != BALANCED_LAYOUT and profile not in (profiles or {}):
+        yield ((*at, "sharing", "mig_layout"), sharing.mig_layout,
+               "allowed here: " + ", ".join([BALANCED_LAYOUT, *layouts]))
 
 
 def _eks_pool(i: int, pool: NodePool) -> Iterator[Finding]:
@@ -127,14 +143,8 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
 
 
 def gpu_capacity(profile: ProfileBase) -> int:
-    """Schedulable `nvidia.com/gpu` at the pools' maximum size (time-sliced GPUs count once per replica)."""
-    total = 0
-    for pool in profile.node_pools:
-        if pool.gpu is None:
-            continue
-        per_gpu = pool.sharing.replicas if pool.sharing.mode == "time-slicing" and pool.sharing.replicas else 1
-        total += pool.max * pool.gpu.count * per_gpu
-    return total
+    """Schedulable `nvidia.com/gpu` at the pools' maximum size."""
+    return sum(pool_gpus(pool) for pool in profile.node_pools)
 
 
 def check(profile: ProfileBase) -> list[Finding]:
@@ -152,12 +162,21 @@ def check(profile: ProfileBase) -> list[Finding]:
             found.append((("substrate", "version"), profile.substrate.version,
                           f"must be a {profile.kubernetes.version} release to match kubernetes.version"))
 
-    max_gpus_per_node = max((p.gpu.count for p in profile.node_pools if p.gpu), default=0)
+    # A tier must fit on one node. Several GPUs must be whole GPUs: a time-sliced or MIG pool hands out
+    # slices, and the device plugin refuses shared requests above one (failRequestsGreaterThanOne).
+    largest_any = max((gpus_per_node(p) for p in profile.node_pools), default=0)
+    largest_whole = max((p.gpu.count for p in profile.node_pools if is_exclusive(p)), default=0)
     for i, tier in enumerate(profile.tiers):
-        if tier.gpu > max_gpus_per_node:
+        fits = largest_any >= 1 if tier.gpu == 1 else tier.gpu <= largest_whole
+        if tier.gpu and not fits:
             found.append((("tiers", i, "gpu"), tier.gpu,
-                          f"no node pool has {tier.gpu} GPUs per node (largest: {max_gpus_per_node}); "
-                          "a tier must fit on one node"))
+                          f"no node pool has {tier.gpu} whole GPUs per node (largest: {largest_whole}, not counting "
+                          "time-sliced or MIG pools); a tier must fit on one node"))
+    mixed = [i for i, p in enumerate(profile.node_pools) if p.sharing.mig_strategy == "mixed"]
+    if mixed and profile.teams:
+        found.append((("node_pools", mixed[0], "sharing", "mig_strategy"), "mixed",
+                      "with teams, MIG pools use the single strategy: team quotas and queues count nvidia.com/gpu, "
+                      "and the mixed strategy's nvidia.com/mig-<profile> resources would escape them"))
 
     tier_names = [t.name for t in profile.tiers]
     capacity = gpu_capacity(profile)

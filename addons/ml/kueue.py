@@ -19,8 +19,9 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.components.cluster import GPU_RESOURCE, GPU_TAINT_KEY, PoolFacts
+from mlcluster.components.cluster import GPU_PRODUCT_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
 from mlcluster.components.tenancy import team_namespace
+from mlcluster.profiles.gpu_products import is_exclusive, pool_gpus
 from mlcluster.profiles.model import AddonSettings, DnsLabel, NodePool, ProfileBase, Team
 
 DEFAULT_FLAVOR = "default-flavor"
@@ -47,15 +48,15 @@ class KueueSettings(AddonSettings):
 
 
 def pool_capacity(pool: NodePool) -> int:
-    """`nvidia.com/gpu` a pool offers at its max size (time-sliced GPUs count once per replica)."""
-    if pool.gpu is None:
-        return 0
-    per_gpu = pool.sharing.replicas if pool.sharing.mode == "time-slicing" and pool.sharing.replicas else 1
-    return pool.max * pool.gpu.count * per_gpu
+    """`nvidia.com/gpu` a pool offers at its max size (time-slicing replicas and MIG instances count)."""
+    return pool_gpus(pool)
 
 
 def gpu_flavors(profile: ProfileBase) -> list[NodePool]:
-    return [p for p in profile.node_pools if p.gpu is not None and pool_capacity(p) > 0]
+    """GPU pools in the order Kueue tries them: whole GPUs first, time-sliced and MIG slices last, so a job
+    only lands on a shared GPU when the whole ones are taken (or when it selects that pool)."""
+    pools = [p for p in profile.node_pools if p.gpu is not None and pool_capacity(p) > 0]
+    return sorted(pools, key=lambda p: not is_exclusive(p))
 
 
 def gpu_shares(profile: ProfileBase) -> dict[str, dict[str, int]]:
@@ -85,7 +86,7 @@ def flavor_manifests(profile: ProfileBase) -> list[dict[str, Any]]:
         gpu_taint = [t for t in taints if t["key"] == GPU_TAINT_KEY]
         out.append({"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
                     "metadata": objects.metadata(pool.name),
-                    "spec": {"nodeLabels": {"mlcluster.io/pool": pool.name, "nvidia.com/gpu.product": pool.gpu.product},
+                    "spec": {"nodeLabels": {POOL_LABEL: pool.name, GPU_PRODUCT_LABEL: facts.gpu_product},
                              "nodeTaints": taints,
                              "tolerations": [{"key": t["key"], "operator": "Equal", "value": t["value"],
                                               "effect": t["effect"]} for t in gpu_taint]}})

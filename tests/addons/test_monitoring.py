@@ -64,4 +64,4 @@ def test_workloads_have_requests_and_limits():
 
 def test_template_typo_fails_the_render_not_the_cluster():
     with pytest.raises(jinja2.UndefinedError):
-        render_values("monitoring.values.yaml.j2", settings=object(), cluster=object(), profile=object())
+        render_values("monitoring/values.yaml.j2", settings=object(), cluster=object(), profile=object())

@@ -95,3 +95,13 @@ def test_borrowing_and_lending_limits():
     queue = cluster_queue_manifest(profile.teams[0], "team-vision", profile, settings, gpu_shares(profile)["vision"])
     h100 = queue["spec"]["resourceGroups"][1]["flavors"][2]["resources"][0]
     assert h100 == {"name": "nvidia.com/gpu", "nominalQuota": 6, "borrowingLimit": 0, "lendingLimit": 3}
+
+
+def test_flavors_select_what_discovery_advertises_and_try_whole_gpus_first():
+    from mlcluster.addons.ml.kueue import flavor_manifests
+
+    profile = load_profile("aws-gpu", sets=("node_pools[2].sharing={mode: time-slicing, replicas: 4}",))
+    flavors = {f["metadata"]["name"]: f for f in flavor_manifests(profile)}
+    assert flavors["gpu-a10g"]["spec"]["nodeLabels"] == {"mlcluster.io/pool": "gpu-a10g",
+                                                         "nvidia.com/gpu.product": "NVIDIA-A10G-SHARED"}
+    assert [f["metadata"]["name"] for f in flavor_manifests(profile)][1:] == ["gpu-l4", "gpu-h100", "gpu-a10g"]
