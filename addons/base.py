@@ -64,6 +64,11 @@ class Addon(pulumi.ComponentResource):
         return []
 
     @classmethod
+    def required_by(cls, profile: ProfileBase) -> str | None:
+        """Why this profile cannot do without the add-on (checked when it is off), or None."""
+        return None
+
+    @classmethod
     def storage_classes(cls, settings: AddonSettings) -> tuple[str, str] | None:
         """(default, retain) StorageClass names this add-on provides, if it provides storage."""
         return None

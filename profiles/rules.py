@@ -205,6 +205,8 @@ def check(profile: ProfileBase) -> list[Finding]:
         settings = settings_of(profile, key)
         if settings.enabled:  # type: ignore[attr-defined]
             found += cls.check(profile, settings)  # type: ignore[arg-type]
+        elif reason := cls.required_by(profile):
+            found.append(((cls.section, key, "enabled"), False, f"must be true: {reason}"))
     if profile.tenancy.egress == "open" and profile.tenancy.egress_cidrs:
         found.append((("tenancy", "egress_cidrs"), profile.tenancy.egress_cidrs,
                       "egress_cidrs only apply with `egress: restricted`"))

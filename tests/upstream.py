@@ -117,6 +117,7 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
     root = chart_dir(chart)
     schema = _schema(root)
     unknown: list[str] = []
+    dependencies = _dependencies(root)
 
     def walk(values: Any, defaults_file: Path, default: Any, path: list[str], shown: list[str]) -> None:
         if not isinstance(values, dict):
@@ -124,6 +125,8 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
         for key, value in values.items():
             keys = [*path, key]
             sub_file = root / "charts" / key / "values.yaml"
+            if not sub_file.exists() and key in dependencies:  # a dependency copied as its own chart
+                sub_file = UPSTREAM / "charts" / dependencies[key] / "values.yaml"
             if not shown and sub_file.exists():
                 # A subchart: its own defaults, overlaid with what the parent chart sets for it.
                 merged = _overlay(_defaults(sub_file).data, default.get(key) if isinstance(default, dict) else None)
@@ -149,6 +152,12 @@ def unknown_value_keys(chart: str, values: dict[str, Any]) -> list[str]:
 
     walk(values, root / "values.yaml", _defaults(root / "values.yaml").data, [], [])
     return unknown
+
+
+def _dependencies(root: Path) -> dict[str, str]:
+    """Values key (alias or name) → chart name, for the chart's dependencies (Chart.yaml)."""
+    meta = yaml.safe_load((root / "Chart.yaml").read_text()) or {}
+    return {dep.get("alias") or dep["name"]: dep["name"] for dep in meta.get("dependencies") or []}
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # CRDs are large; libyaml parses them ~10x faster

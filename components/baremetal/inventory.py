@@ -30,8 +30,9 @@ class Bastion(Strict):
 
 
 class Driver(Strict):
-    mode: Literal["preinstalled", "install"] = Field(description="preinstalled: verified with nvidia-smi; "
-                                                                 "install: the pinned version is installed.")
+    mode: Literal["preinstalled", "install", "operator"] = Field(
+        description="preinstalled: verified with nvidia-smi; install: the pinned version is installed; "
+                    "operator: the GPU operator installs it (addons.gpu.driver: operator).")
     version: str | None = Field(None, pattern=r"^[0-9]{3}(\.[0-9]+){0,2}$",
                                 description="install: driver branch or version, e.g. 580 or 580.95.05.")
 
@@ -104,6 +105,25 @@ def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, 
             found.append(((*at, "driver"), host.driver.model_dump(), f"pool `{pool.name}` has no GPUs; remove driver"))
         if host.driver is not None and host.driver.mode == "install" and not host.driver.version:
             found.append(((*at, "driver", "version"), None, "driver mode install needs a pinned version, e.g. 580"))
+    from mlcluster.addons.gpu import driver_by_operator
+
+    by_operator = driver_by_operator(profile)
+    for i, host in enumerate(inventory.hosts):
+        if host.driver is None:
+            continue
+        if by_operator and host.driver.mode != "operator":
+            found.append((("hosts", i, "driver", "mode"), host.driver.mode, "addons.gpu.driver is `operator`: the "
+                          "GPU operator installs the driver, so every GPU host says {mode: operator}"))
+        elif not by_operator and host.driver.mode == "operator":
+            found.append((("hosts", i, "driver", "mode"), "operator", "the GPU operator installs drivers only with "
+                          "addons.gpu.driver: operator; allowed here: preinstalled, install"))
+    for pool in profile.node_pools:
+        members = [i for i, h in enumerate(inventory.hosts) if h.pool == pool.name]
+        if not pool.min <= len(members) <= pool.max:
+            at: Path_ = ("hosts", members[0], "pool") if members else ("hosts",)
+            found.append((at, f"{len(members)} hosts in pool {pool.name}",
+                          f"pool `{pool.name}` holds {pool.min}–{pool.max} hosts in the profile (its max sizes GPU "
+                          "quotas and queues); list that many or change the pool's min/max"))
     servers = len(inventory.servers)
     if servers % 2 == 0 or servers > 7:
         found.append((("hosts",), f"{servers} servers", "embedded etcd needs an odd number of servers: 1, 3 or 5"))
@@ -159,8 +179,11 @@ def example_inventory(profile: ProfileBase) -> dict[str, Any]:
         {"name": f"server-{i}", "address": f"192.0.2.{10 + i}", "role": "server", "pool": system}
         for i in range(1, 4)
     ]
+    from mlcluster.addons.gpu import driver_by_operator
+
+    driver = {"mode": "operator"} if driver_by_operator(profile) else {"mode": "install", "version": "580"}
     for j, pool in enumerate(gpu_pools):
-        for k in range(1, 3):
+        for k in range(1, max(pool.min, min(pool.max, 2)) + 1):
             hosts.append({"name": f"{pool.name}-{k}", "address": f"192.0.2.{100 + 10 * j + k}", "role": "agent",
-                          "pool": pool.name, "driver": {"mode": "install", "version": "580"}})
+                          "pool": pool.name, "driver": dict(driver)})
     return {"networks": ["192.0.2.0/24"], "registration_address": "192.0.2.5", "hosts": hosts}

@@ -47,6 +47,10 @@ def node_config(host: Host, pool: NodePool, inventory: Inventory, substrate: Bar
     }
     if facts.taints:
         config["node-taint"] = [f"{t['key']}={t['value']}:{t['effect']}" for t in facts.taints]
+    if host.driver is not None:
+        # The distribution still owns containerd's config; this only makes the nvidia runtime it detected the
+        # default on GPU hosts, so GPU pods (and the device plugin) need no runtimeClassName.
+        config["default-runtime"] = "nvidia"
     port = 6443 if substrate.distribution == "k3s" else 9345
     if not first:
         config["server"] = f"https://{inventory.api_address()}:{port}"

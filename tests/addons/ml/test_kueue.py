@@ -24,7 +24,9 @@ def test_gpu_shares_sum_to_each_team_quota_and_fit_each_pool():
     for pool in profile.node_pools:
         if pool.gpu:
             assert sum(s[pool.name] for s in shares.values()) <= pool_capacity(pool)
-    assert shares["vision"] == {"gpu-a10g": 4, "gpu-l4": 6, "gpu-h100": 6}
+    # Capacity at max size: a10g 10 x 1 x 4 time-sliced = 40, l4 4 x 4 = 16, h100 2 x 8 = 16 (72). 16 GPUs split
+    # 8.9 / 3.6 / 3.6 → floors 8/3/3, the two left over to the largest remainders (a10g, then h100 by name).
+    assert shares["vision"] == {"gpu-a10g": 9, "gpu-l4": 3, "gpu-h100": 4}
 
 
 def test_time_sliced_pool_capacity_counts_replicas():
@@ -49,7 +51,7 @@ def test_cluster_queue_per_team_in_one_cohort_only_for_its_namespace():
     cpu_mem, gpus = queue["resourceGroups"]
     assert cpu_mem["flavors"][0]["resources"] == [{"name": "cpu", "nominalQuota": "200"},
                                                   {"name": "memory", "nominalQuota": "1600Gi"}]
-    assert [f["name"] for f in gpus["flavors"]] == ["gpu-a10g", "gpu-l4", "gpu-h100"]
+    assert [f["name"] for f in gpus["flavors"]] == ["gpu-l4", "gpu-h100", "gpu-a10g"]  # time-sliced last
     assert queue["preemption"]["reclaimWithinCohort"] == "Any"
 
 
@@ -93,8 +95,9 @@ def test_borrowing_and_lending_limits():
     profile = load_profile("aws-gpu")
     settings = KueueSettings(enabled=True, borrowing=False, lending_limit_percent=50)
     queue = cluster_queue_manifest(profile.teams[0], "team-vision", profile, settings, gpu_shares(profile)["vision"])
-    h100 = queue["spec"]["resourceGroups"][1]["flavors"][2]["resources"][0]
-    assert h100 == {"name": "nvidia.com/gpu", "nominalQuota": 6, "borrowingLimit": 0, "lendingLimit": 3}
+    flavors = {f["name"]: f for f in queue["spec"]["resourceGroups"][1]["flavors"]}
+    h100 = flavors["gpu-h100"]["resources"][0]
+    assert h100 == {"name": "nvidia.com/gpu", "nominalQuota": 4, "borrowingLimit": 0, "lendingLimit": 2}
 
 
 def test_flavors_select_what_discovery_advertises_and_try_whole_gpus_first():

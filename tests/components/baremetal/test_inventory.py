@@ -16,6 +16,11 @@ BASE = {"networks": ["192.0.2.0/24"], "registration_address": "192.0.2.10", "hos
     {"name": "s2", "address": "192.0.2.12", "role": "server", "pool": "system"},
     {"name": "s3", "address": "192.0.2.13", "role": "server", "pool": "system"},
     {"name": "g1", "address": "192.0.2.21", "role": "agent", "pool": "gpu-a100", "driver": {"mode": "preinstalled"}},
+    {"name": "g2", "address": "192.0.2.22", "role": "agent", "pool": "gpu-a100", "driver": {"mode": "preinstalled"}},
+    {"name": "l1", "address": "192.0.2.31", "role": "agent", "pool": "gpu-l40s", "driver": {"mode": "preinstalled"}},
+    {"name": "l2", "address": "192.0.2.32", "role": "agent", "pool": "gpu-l40s", "driver": {"mode": "preinstalled"}},
+    {"name": "h1", "address": "192.0.2.41", "role": "agent", "pool": "gpu-h100-mig",
+     "driver": {"mode": "preinstalled"}},
 ]}
 
 
@@ -89,8 +94,10 @@ def test_inventory_errors_point_into_the_stack_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as err:
         render(stack="bad")
-    (p,) = err.value.problems
-    assert (p.file, p.field, p.line) == ("stacks/Pulumi.bad.yaml", "mlcluster:inventory.hosts[1].address", 7)
+    p = next(p for p in err.value.problems if p.field == "mlcluster:inventory.hosts[1].address")
+    assert (p.file, p.line) == ("stacks/Pulumi.bad.yaml", 7)
+    sizes = next(p for p in err.value.problems if p.field == "mlcluster:inventory.hosts[0].pool")
+    assert "holds 3–3 hosts" in sizes.allowed and sizes.line == 6  # two hosts in the 3-server system pool
 
 
 def _commands():

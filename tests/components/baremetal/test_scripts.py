@@ -18,6 +18,7 @@ VARIANTS = {
     "rke2": lambda: rke2(),
     "air-gapped": lambda: air_gapped(),
     "single-server": lambda: single_server(),
+    "operator-driver": lambda: operator_driver(),
 }
 
 
@@ -45,8 +46,15 @@ def single_server():
     inventory = {"networks": ["192.0.2.0/24"], "hosts": [
         {"name": "box", "address": "192.0.2.2", "role": "server", "pool": "system"}]}
     result = engine.run("solo", {"mlcluster:profile": "onprem-gpu", "mlcluster:inventory": json.dumps(inventory),
-                                 "mlcluster:sshPrivateKey": "[secret]"}, ["mlcluster:sshPrivateKey"], "test")
+                                 "mlcluster:sshPrivateKey": "[secret]"}, ["mlcluster:sshPrivateKey"], "test",
+                        sets=("node_pools=[{name: system, role: system, min: 1, max: 1}]", "tiers=[]", "teams=[]"))
     return type("R", (), {"files": writer.build_tree(result, [])})
+
+
+@functools.cache
+def operator_driver():
+    """The GPU operator installs drivers: GPU hosts get only the toolkit, pointed at the driver container."""
+    return render(profile="onprem-gpu", sets=("addons.gpu.driver=operator",))  # example inventory follows
 
 
 def scripts(name):
