@@ -19,6 +19,7 @@ from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
 from mlcluster.profiles.model import AddonSettings, ProfileBase
+from mlcluster.stackconfig import StackSettings
 
 _TEMPLATES = Path(__file__).resolve().parent
 
@@ -36,18 +37,20 @@ class Addon(pulumi.ComponentResource):
     type_name: ClassVar[str]  # type token `mlcluster:addons:<type_name>`
     description: ClassVar[str]
     Settings: ClassVar[type[AddonSettings]]
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()  # installed after these when they are on
+    needs: ClassVar[dict[str, str]] = {}  # add-ons that must be on, with the reason (checked with the profile)
     # Network roles the tenancy layer opens team namespaces to (e.g. "monitoring" may scrape team pods).
     network_roles: ClassVar[tuple[str, ...]] = ()
     uses_node_agents: ClassVar[bool] = False  # deploys host-level agents into the privileged namespace
 
     def __init__(self, cluster: ClusterHandle, settings: AddonSettings, profile: ProfileBase,
-                 secrets: SecretDelivery, opts: pulumi.ResourceOptions | None = None) -> None:
+                 secrets: SecretDelivery, stack: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"mlcluster:addons:{self.type_name}", self.key, None, opts)
         self.cluster = cluster
         self.settings = settings
         self.profile = profile
         self.secrets = secrets
+        self.stack = stack
         self.charts: dict[str, str] = {}  # release → "chart@version", for stack outputs and SUMMARY
         self.outputs: dict[str, Any] = self.build()
         self.register_outputs({"charts": self.charts, **self.outputs})
@@ -62,6 +65,16 @@ class Addon(pulumi.ComponentResource):
     def check(cls, profile: ProfileBase, settings: AddonSettings) -> list[tuple[tuple, object, str]]:
         """Rules that relate this add-on's settings to the rest of the profile: (path, value, allowed)."""
         return []
+
+    @classmethod
+    def stack_secrets(cls, profile: ProfileBase, settings: AddonSettings) -> dict[str, str]:
+        """Secret stack config this add-on needs with these settings: key → an offline stand-in (wire format)
+        that `render` uses, and says so, when a stack does not set it."""
+        return {}
+
+    @classmethod
+    def check_stack(cls, profile: ProfileBase, settings: AddonSettings, stack: StackSettings) -> None:
+        """Raise ConfigError when the stack config lacks what these settings need (before anything deploys)."""
 
     @classmethod
     def required_by(cls, profile: ProfileBase) -> str | None:

@@ -54,7 +54,7 @@ class Platform(pulumi.ComponentResource):
         self.addons: dict[str, Addon] = {}
         for key, cls in classes.items():
             deps = base_deps + [self.addons[r] for r in cls.requires if r in self.addons]
-            self.addons[key] = cls(cluster, settings_of(profile, key), profile, secrets,  # type: ignore[arg-type]
+            self.addons[key] = cls(cluster, settings_of(profile, key), profile, secrets, stack,  # type: ignore[arg-type]
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=deps,
                                                                providers={"kubernetes": cluster.provider}))
 

@@ -101,6 +101,7 @@ def validate(
     from mlcluster.components.substrates import SUBSTRATES
     from mlcluster.profiles.effective import load_profile
     from mlcluster.profiles.loader import ABSTRACT_PREFIX, display_path
+    from mlcluster.render import required_secrets
     from mlcluster.stackconfig import StackSettings, read_stack_file
 
     problems: list[ConfigError] = []
@@ -114,7 +115,7 @@ def validate(
                 profile = load_profile(profile_name, overrides=overrides, overrides_file=shown,
                                        override_lines=stack_file.override_lines, referrer=shown)
                 substrate = SUBSTRATES[profile.substrate.kind]
-                unset = [k for k in substrate.render_secrets if k not in stack_file.config]
+                unset = [k for k in required_secrets(profile) if k not in stack_file.config]
                 present = set(stack_file.config) | set(unset)
                 settings = StackSettings(
                     stack=stack_file.stack, source=shown, profile=profile_name,

@@ -11,7 +11,8 @@ from typing import Any
 
 import pulumi
 
-from mlcluster.components.platform import Platform
+from mlcluster.addons import registry, settings_of
+from mlcluster.components.platform import Platform, enabled_addons
 from mlcluster.components.substrates import SUBSTRATES
 from mlcluster.errors import ConfigError
 from mlcluster.profiles.effective import load_profile
@@ -29,6 +30,8 @@ def build(sets: tuple[str, ...] = ()) -> tuple[ProfileBase, dict[str, Any]]:
     stack = StackSettings.from_pulumi_config()
     profile = effective_profile(stack, sets)
     SUBSTRATES[profile.substrate.kind].check_stack(profile, stack)
+    for key in enabled_addons(profile):
+        registry()[key].check_stack(profile, settings_of(profile, key), stack)  # type: ignore[arg-type]
     platform = Platform("mlcluster", profile, stack)
     return profile, platform.stack_outputs
 

@@ -28,8 +28,9 @@ KEYS: dict[str, tuple[str, str]] = {
     "kubeContext": ("string", "context in your kubeconfig file (substrate existing)"),
     "inventory": ("object", "hosts, networks, registration address, bastion (substrate baremetal)"),
     "sshPrivateKey": ("secret string", "SSH private key for the inventory's hosts (substrate baremetal)"),
+    "alertReceivers": ("secret object", "Alertmanager receiver name → Slack/webhook URL or PagerDuty routing key"),
 }
-SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey"})
+SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey", "alertReceivers"})
 SECRET_PLACEHOLDER = "[secret]"
 
 # Where the values came from, for error messages: a stack file in `render`, the stack's file under `pulumi up`.
@@ -53,6 +54,9 @@ class StackSettings:
     inventory: Any = None
     inventory_lines: dict[Path_, int] = field(default_factory=dict)
     ssh_private_key: pulumi.Output[str] | None = None  # secret
+    # Receiver name → secret URL/key. None: not set; names unknown when render only has a placeholder.
+    alert_receivers: dict[str, pulumi.Output[str]] | None = None
+    alert_receiver_names_known: bool = True
 
     @classmethod
     def from_pulumi_config(cls) -> StackSettings:
@@ -67,6 +71,7 @@ class StackSettings:
                                   "allowed is a mapping of profile fields") from None
         if not isinstance(overrides, dict):
             raise ConfigError.one(source, f"{PROJECT}:overrides", overrides, "allowed is a mapping of profile fields")
+        alert_receivers, alert_names_known = _secret_map(source, "alertReceivers")
         return cls(
             stack=stack, source=source, profile=profile, overrides=overrides,
             override_lines=OVERRIDE_LINES.get() or {},
@@ -75,7 +80,28 @@ class StackSettings:
             inventory=config.get_object("inventory"),
             inventory_lines=INVENTORY_LINES.get() or {},
             ssh_private_key=config.get_secret("sshPrivateKey"),
+            alert_receivers=alert_receivers,
+            alert_receiver_names_known=alert_names_known,
         )
+
+
+def _secret_map(source: str, key: str) -> tuple[dict[str, pulumi.Output[str]] | None, bool]:
+    """A secret object of name → string, each value kept secret, and whether its names are known. Read raw
+    (not through `get_secret_object`) so the names can be checked before anything is registered; the values
+    only ever leave as secrets. Render of an encrypted stack value has a placeholder: names unknown."""
+    raw = pulumi.runtime.get_config(f"{PROJECT}:{key}")
+    if raw is None:
+        return None, True
+    if raw == SECRET_PLACEHOLDER:
+        return {}, False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError.one(source, f"{PROJECT}:{key}", "[secret]", "allowed is a mapping of name → string, set "
+                              f"with `pulumi config set --secret --path '{PROJECT}:{key}.<name>' <value>`")
+    return {name: pulumi.Output.secret(value) for name, value in sorted(data.items())}, True
 
 
 @dataclass(frozen=True)

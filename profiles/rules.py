@@ -205,6 +205,11 @@ def check(profile: ProfileBase) -> list[Finding]:
         settings = settings_of(profile, key)
         if settings.enabled:  # type: ignore[attr-defined]
             found += cls.check(profile, settings)  # type: ignore[arg-type]
+            for other, reason in cls.needs.items():
+                if not settings_of(profile, other).enabled:  # type: ignore[attr-defined]
+                    other_section = registry()[other].section
+                    found.append(((cls.section, key, "enabled"), True,
+                                  f"{reason}: turn on {other_section}.{other} (or turn this off)"))
         elif reason := cls.required_by(profile):
             found.append(((cls.section, key, "enabled"), False, f"must be true: {reason}"))
     if profile.tenancy.egress == "open" and profile.tenancy.egress_cidrs:

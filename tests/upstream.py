@@ -189,10 +189,20 @@ def validate_custom_resource(manifest: dict[str, Any]) -> None:
     jsonschema.validate(manifest, _structural(schema))
 
 
+def _python_regex(pattern: str) -> str:
+    """CRD patterns are Go (RE2) regexes; Python wants inline flags such as `(?i)` first: `^(?i)x` → `(?i)^x`."""
+    import re
+
+    flags = re.match(r"^\^(\(\?[a-zA-Z]+\))", pattern)
+    return f"{flags.group(1)}^{pattern[flags.end():]}" if flags else pattern
+
+
 def _structural(schema: Any) -> Any:
     """Kubernetes prunes unknown fields; as a test, reject them instead (unless preserve-unknown-fields)."""
     if isinstance(schema, dict):
         out = {k: _structural(v) for k, v in schema.items()}
+        if isinstance(out.get("pattern"), str):
+            out["pattern"] = _python_regex(out["pattern"])
         if out.get("type") == "object" and "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields"):
             out.setdefault("additionalProperties", False)
         return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mlcluster import stackconfig
 from mlcluster.errors import ConfigError
+from mlcluster.profiles.model import ProfileBase
 from mlcluster.render import engine, writer
 
 DEFAULT_PROFILE = "local"
@@ -27,6 +28,19 @@ def stack_file(stack: str) -> Path:
 def available_stacks() -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
                   for p in (project_root() / "stacks").glob("Pulumi.*.yaml"))
+
+
+def required_secrets(profile: ProfileBase) -> dict[str, str]:
+    """Secret stack config this profile needs (substrate and enabled add-ons): key → the stand-in render uses
+    when a stack does not set it (wire format)."""
+    from mlcluster.addons import registry, settings_of
+    from mlcluster.components.platform import enabled_addons
+    from mlcluster.components.substrates import SUBSTRATES
+
+    needed = {key: stackconfig.SECRET_PLACEHOLDER for key in SUBSTRATES[profile.substrate.kind].render_secrets}
+    for key in enabled_addons(profile):
+        needed.update(registry()[key].stack_secrets(profile, settings_of(profile, key)))  # type: ignore[arg-type]
+    return needed
 
 
 @dataclass
@@ -55,12 +69,12 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
         loaded = stackconfig.read_stack_file(path, f"stacks/{path.name}")
         name, config, secret_keys, source = stack, dict(loaded.config), list(loaded.secret_keys), loaded.source
         lines, inventory_lines = loaded.override_lines, loaded.inventory_lines
-        kind = load_profile(config.get("mlcluster:profile", DEFAULT_PROFILE), referrer=source,
-                            overrides=json.loads(config.get("mlcluster:overrides", "{}")),
-                            overrides_file=source, override_lines=lines, sets=sets).substrate.kind
-        for key in SUBSTRATES[kind].render_secrets:
+        effective = load_profile(config.get("mlcluster:profile", DEFAULT_PROFILE), referrer=source,
+                                 overrides=json.loads(config.get("mlcluster:overrides", "{}")),
+                                 overrides_file=source, override_lines=lines, sets=sets)
+        for key, stand_in in required_secrets(effective).items():
             if key not in config:
-                config[key], secret_keys = stackconfig.SECRET_PLACEHOLDER, [*secret_keys, key]
+                config[key], secret_keys = stand_in, [*secret_keys, key]
                 notes.append(f"{key} is not set in {source}; rendered with a placeholder "
                              f"(`pulumi up` needs it: pulumi config set --secret {key.split(':')[1]} …).")
         if loaded.secret_keys:
@@ -70,8 +84,10 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
         name = profile or DEFAULT_PROFILE
         loaded_profile = load_profile(name, sets=sets, referrer="--profile")
         example = SUBSTRATES[loaded_profile.substrate.kind].example_config(loaded_profile)
+        secrets = required_secrets(loaded_profile)
+        example.update({k: v for k, v in secrets.items() if k not in example})
         config = {"mlcluster:profile": name, **example}
-        secret_keys = [k for k, v in example.items() if v == stackconfig.SECRET_PLACEHOLDER]
+        secret_keys = [k for k, v in example.items() if v == stackconfig.SECRET_PLACEHOLDER or k in secrets]
         source, lines, inventory_lines = "--profile", {}, {}
         shown = ", ".join(f"{k}={v}" if len(v) <= 100 else f"{k}=<an example; its hosts are in the commands table>"
                           for k, v in example.items())
