@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlcluster.components import k8s as objects
+from mlcluster.components.aws.autoscaler import ClusterAutoscaler, autoscaled
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.aws.karpenter import Karpenter
 from mlcluster.components.aws.kms import platform_key
@@ -157,6 +158,13 @@ class EksCluster(pulumi.ComponentResource):
                                                                  "service_account": "efs-csi-controller-sa"}])
             classes.append(objects.apply("storageclass-efs", efs_class_manifest(efs.file_system.id), provider,
                                          pulumi.ResourceOptions(parent=self, depends_on=[efs_driver])))
+        if autoscaled(list(profile.node_pools)):  # managed pools that may grow (from zero, too)
+            system = next(p.name for p in profile.node_pools if p.role == "system")
+            after_nodes.append(ClusterAutoscaler(
+                f"{name}-autoscaler", cluster=cluster, cluster_name=name_, region=s.region, account=account,
+                partition=partition, kubernetes_version=profile.kubernetes.version, system_pool=system,
+                k8s_provider=provider, depends_on=[*after_nodes, *admin_links],
+                opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})).deployment)
         karpenter_pools = [p for p in profile.node_pools if p.provisioner == "karpenter"]
         if s.karpenter.enabled:
             after_nodes.append(Karpenter(

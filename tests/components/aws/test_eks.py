@@ -127,7 +127,8 @@ def test_pod_identity_roles_trust_one_cluster_namespace_and_service_account():
         bound.add((condition["aws:RequestTag/kubernetes-namespace"],
                    condition["aws:RequestTag/kubernetes-service-account"]))
     assert bound == {("kube-system", "aws-node"), ("kube-system", "ebs-csi-controller-sa"),
-                     ("external-secrets", "external-secrets"), ("team-vision", "workload"), ("team-nlp", "workload")}
+                     ("kube-system", "cluster-autoscaler"), ("external-secrets", "external-secrets"),
+                     ("team-vision", "workload"), ("team-nlp", "workload")}
 
 
 def test_no_generated_policy_has_wildcard_actions():
