@@ -41,16 +41,23 @@ class Addon(pulumi.ComponentResource):
     needs: ClassVar[dict[str, str]] = {}  # add-ons that must be on, with the reason (checked with the profile)
     # Network roles the tenancy layer opens team namespaces to (e.g. "monitoring" may scrape team pods).
     network_roles: ClassVar[tuple[str, ...]] = ()
+    serves_teams: ClassVar[bool] = False  # team pods call it (allowed out when a team's egress is restricted)
     uses_node_agents: ClassVar[bool] = False  # deploys host-level agents into the privileged namespace
+    # A bucket this add-on keeps data in, on the site's S3-compatible store (object_store add-on), which then
+    # creates it with credentials for this add-on only, delivered as the Secret `<key>-s3` in its namespace.
+    object_store_bucket: ClassVar[str | None] = None
 
     def __init__(self, cluster: ClusterHandle, settings: AddonSettings, profile: ProfileBase,
-                 secrets: SecretDelivery, stack: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+                 secrets: SecretDelivery, stack: StackSettings, opts: pulumi.ResourceOptions | None = None,
+                 shared: dict[str, Any] | None = None) -> None:
         super().__init__(f"mlcluster:addons:{self.type_name}", self.key, None, opts)
         self.cluster = cluster
         self.settings = settings
         self.profile = profile
         self.secrets = secrets
         self.stack = stack
+        # What add-ons earlier in install order offer later ones (e.g. the object store's per-add-on access).
+        self.shared: dict[str, Any] = shared if shared is not None else {}
         self.charts: dict[str, str] = {}  # release → "chart@version", for stack outputs and SUMMARY
         self.outputs: dict[str, Any] = self.build()
         self.register_outputs({"charts": self.charts, **self.outputs})
@@ -101,9 +108,9 @@ class Addon(pulumi.ComponentResource):
         return objects.apply(f"{self.key}-{logical_name}", manifest, self.cluster.provider, self.k8s_opts(**opts))
 
     def platform_secret(self, logical_name: str, name: str, namespace: str, data: dict[str, pulumi.Input[str]],
-                        depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+                        depends_on: list[pulumi.Resource], type_: str = "Opaque") -> pulumi.Resource:
         """A generated secret delivered into `namespace` (ExternalSecret from Secrets Manager, or a Secret)."""
-        return self.secrets.deliver(self, f"{self.key}-{logical_name}", name, namespace, data, depends_on)
+        return self.secrets.deliver(self, f"{self.key}-{logical_name}", name, namespace, data, depends_on, type_)
 
     def namespace(self, name: str, enforce: str = "baseline") -> pulumi.CustomResource:
         manifest = objects.namespace_manifest(name, self.cluster.kubernetes_version, enforce)

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
+from mlcluster.profiles.model import AddonSettings, DnsLabel
 
 GATEWAY = "mlcluster"
 TLS_SECRET = "mlcluster-gateway-tls"
@@ -51,20 +51,24 @@ def manifests(settings: GatewaySettings, wildcard: bool) -> list[dict[str, Any]]
     ]
 
 
+def route_manifest(name: str, namespace: str, host: str, gateway: GatewaySettings, service: str,
+                   port: int) -> dict[str, Any]:
+    """An HTTPRoute for a tool: `host` on the platform Gateway's HTTPS listener to the tool's Service."""
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": objects.metadata(name, namespace),
+            "spec": {"parentRefs": [{"name": GATEWAY, "namespace": gateway.namespace, "sectionName": "https"}],
+                     "hostnames": [host],
+                     "rules": [{"backendRefs": [{"name": service, "port": port}]}]}}
+
+
 class Gateway(Addon):
     key = "gateway"
     type_name = "Gateway"
     description = "Gateway API ingress (Traefik or Envoy Gateway) with TLS from cert-manager."
     Settings = GatewaySettings
     requires = ("cert_manager", "metallb")
+    needs = {"cert_manager": "the gateway's TLS certificate comes from cert-manager"}
     network_roles = ("ingress",)
-
-    @classmethod
-    def check(cls, profile: ProfileBase, settings: GatewaySettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
-        if not profile.addons.cert_manager.enabled:  # type: ignore[attr-defined]
-            return [(("addons", "cert_manager", "enabled"), False, "the gateway's TLS certificate comes from "
-                     "cert-manager: enable addons.cert_manager")]
-        return []
 
     def build(self) -> dict[str, Any]:
         settings: GatewaySettings = self.settings  # type: ignore[assignment]

@@ -7,6 +7,7 @@ build the very same one under the Pulumi mocks.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -51,21 +52,26 @@ class Platform(pulumi.ComponentResource):
                                            cluster.opts(self, depends_on=list(cluster.ready))))
 
         secrets = SecretDelivery(cluster)  # the secrets add-on, when on, upgrades it (External Secrets)
+        shared: dict[str, Any] = {}
         self.addons: dict[str, Addon] = {}
         for key, cls in classes.items():
             deps = base_deps + [self.addons[r] for r in cls.requires if r in self.addons]
             self.addons[key] = cls(cluster, settings_of(profile, key), profile, secrets, stack,  # type: ignore[arg-type]
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=deps,
-                                                               providers={"kubernetes": cluster.provider}))
+                                                               providers={"kubernetes": cluster.provider}),
+                                   shared=shared)
 
-        # Team namespaces open ingress to the namespaces of add-ons that scrape or route to them.
-        platform_namespaces = sorted({
-            ns for key, cls in classes.items() if cls.network_roles
-            for ns in cls.namespaces(settings_of(profile, key))  # type: ignore[arg-type]
-        })
+        # Team namespaces open ingress to the namespaces of add-ons that scrape or route to them, and (with
+        # restricted egress) reach those and the namespaces of services teams use.
+        def namespaces_of(wanted: Callable[[type[Addon]], bool]) -> list[str]:
+            return sorted({ns for key, cls in classes.items() if wanted(cls)
+                           for ns in cls.namespaces(settings_of(profile, key))})  # type: ignore[arg-type]
+
+        platform_namespaces = namespaces_of(lambda cls: bool(cls.network_roles))
+        service_namespaces = namespaces_of(lambda cls: cls.serves_teams)
         self.teams = {
             team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces, list(profile.tiers),
-                                 local_queue="kueue" in self.addons,
+                                 local_queue="kueue" in self.addons, service_namespaces=service_namespaces,
                                  opts=pulumi.ResourceOptions(parent=self,
                                                              depends_on=[*cluster.ready, *self.addons.values()]))
             for team in profile.teams

@@ -29,14 +29,17 @@ def secret_name(namespace: str, name: str) -> str:
     return SECRETS_MANAGER_PREFIX.format(stack=pulumi.get_stack()) + f"{namespace}/{name}"
 
 
-def external_secret_manifest(name: str, namespace: str, remote_key: str) -> dict[str, Any]:
+def external_secret_manifest(name: str, namespace: str, remote_key: str, type_: str = "Opaque") -> dict[str, Any]:
+    target: dict[str, Any] = {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
+    if type_ != "Opaque":
+        target["template"] = {"type": type_}
     return {
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
         "metadata": objects.metadata(name, namespace),
         "spec": {
             "refreshInterval": "1h",
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": CLUSTER_STORE},
-            "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+            "target": target,
             "dataFrom": [{"extract": {"key": remote_key}}],
         },
     }
@@ -51,12 +54,13 @@ class SecretDelivery:
     ready: list[pulumi.Resource] = field(default_factory=list)  # the store/controller, when there is one
 
     def deliver(self, owner: pulumi.Resource, logical_name: str, name: str, namespace: str,
-                data: dict[str, pulumi.Input[str]], depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+                data: dict[str, pulumi.Input[str]], depends_on: list[pulumi.Resource],
+                type_: str = "Opaque") -> pulumi.Resource:
         cluster = self.cluster
         if not self.via_secrets_manager or cluster.aws is None:
             return objects.apply(logical_name, {
                 "apiVersion": "v1", "kind": "Secret", "metadata": objects.metadata(name, namespace),
-                "type": "Opaque", "stringData": data,
+                "type": type_, "stringData": data,
             }, cluster.provider, cluster.opts(owner, depends_on=depends_on))
         facts = cluster.aws
         aws_opts = pulumi.ResourceOptions(parent=owner, provider=facts.provider)
@@ -66,5 +70,6 @@ class SecretDelivery:
         payload = pulumi.Output.secret(pulumi.Output.all(**data).apply(lambda d: json.dumps(d, sort_keys=True)))
         version = aws.secretsmanager.SecretVersion(f"{logical_name}-sm", secret_id=remote.id,
                                                    secret_string=payload, opts=aws_opts)
-        return objects.apply(logical_name, external_secret_manifest(name, namespace, secret_name(namespace, name)),
-                             cluster.provider, cluster.opts(owner, depends_on=[*depends_on, *self.ready, version]))
+        manifest = external_secret_manifest(name, namespace, secret_name(namespace, name), type_)
+        return objects.apply(logical_name, manifest, cluster.provider,
+                             cluster.opts(owner, depends_on=[*depends_on, *self.ready, version]))

@@ -16,7 +16,7 @@ import pulumi
 
 from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
-from mlcluster.components.aws.iam import ServiceAccountRole
+from mlcluster.components.aws.iam import ServiceAccountRole, bucket_prefix_role
 from mlcluster.components.cluster import GPU_RESOURCE, ClusterHandle
 from mlcluster.profiles.model import Team, Tenancy, Tier
 
@@ -44,7 +44,11 @@ def _policy(name: str, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
             "metadata": objects.metadata(name, ns), "spec": {"podSelector": {}, **spec}}
 
 
-def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: list[str]) -> list[dict[str, Any]]:
+def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: list[str],
+                     service_namespaces: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """Ingress only from the team itself and from platform namespaces that reach into team namespaces
+    (monitoring, ingress, notebooks, ray); with restricted egress, out only to DNS, the team, those
+    namespaces, the services teams use (e.g. MLflow) and the CIDR allow-list."""
     policies = [
         _policy("default-deny-ingress", ns, {"policyTypes": ["Ingress"]}),
         _policy("allow-same-namespace", ns, {"policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]}),
@@ -59,8 +63,9 @@ def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: list[str]) 
              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
             {"to": [{"podSelector": {}}]},
         ]
-        if platform_namespaces:
-            egress.append({"to": [_namespace_selector(platform_namespaces)]})
+        reachable = sorted({*platform_namespaces, *service_namespaces})
+        if reachable:
+            egress.append({"to": [_namespace_selector(reachable)]})
         if tenancy.egress_cidrs:
             egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in tenancy.egress_cidrs]})
         policies.append(_policy("default-deny-egress", ns, {"policyTypes": ["Egress"]}))
@@ -113,7 +118,8 @@ def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
 
 
 def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
-                   platform_namespaces: list[str], tiers: list[Tier] | None = None) -> list[dict[str, Any]]:
+                   platform_namespaces: list[str], tiers: list[Tier] | None = None,
+                   service_namespaces: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
     quota = team.quota
@@ -130,7 +136,7 @@ def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
          }}},
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
          "spec": {"limits": [container_limits(team, tiers or [])]}},
-        *network_policies(ns, tenancy, platform_namespaces),
+        *network_policies(ns, tenancy, platform_namespaces, service_namespaces),
         *role_bindings(team, ns),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": objects.metadata(WORKLOAD_SERVICE_ACCOUNT, ns),
          "automountServiceAccountToken": False},
@@ -147,10 +153,12 @@ class TeamSpace(pulumi.ComponentResource):
     """One team's namespace and everything that fences it."""
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
-                 tiers: list[Tier], local_queue: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+                 tiers: list[Tier], local_queue: bool = False, service_namespaces: list[str] = (),  # type: ignore[assignment]
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
-        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers)
+        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers,
+                                   service_namespaces)
         ns_manifest, rest = manifests[0], manifests[1:]
         ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
         after_ns = cluster.opts(self, depends_on=[ns])
@@ -171,21 +179,6 @@ class TeamSpace(pulumi.ComponentResource):
 
     def _bucket_role(self, team: Team, cluster: ClusterHandle) -> ServiceAccountRole:
         """The team's `workload` SA may read and write `teams/<team>/` of the artifacts bucket, nothing else."""
-        facts = cluster.aws
-        assert facts is not None
-        prefix = f"teams/{team.name}/"
-        statements = pulumi.Output.all(facts.artifacts_bucket, facts.kms_key_arn).apply(lambda a: [
-            {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket",
-             "Resource": f"arn:{facts.partition}:s3:::{a[0]}",
-             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
-            {"Sid": "ReadWriteOwnPrefix", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-             "Resource": f"arn:{facts.partition}:s3:::{a[0]}/{prefix}*"},
-            {"Sid": "UseKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-             "Resource": a[1],
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{facts.region}.amazonaws.com"}}},
-        ])
-        return ServiceAccountRole(f"team-{team.name}", cluster_name=facts.cluster_name,
-                                  cluster_arn=facts.cluster_arn, namespace=self.namespace,
-                                  service_account=WORKLOAD_SERVICE_ACCOUNT, statements=statements,
-                                  opts=pulumi.ResourceOptions(parent=self, providers={"aws": facts.provider}))
+        assert cluster.aws is not None
+        return bucket_prefix_role(f"team-{team.name}", cluster.aws, f"teams/{team.name}/", self.namespace,
+                                  WORKLOAD_SERVICE_ACCOUNT, self)

@@ -29,8 +29,9 @@ KEYS: dict[str, tuple[str, str]] = {
     "inventory": ("object", "hosts, networks, registration address, bastion (substrate baremetal)"),
     "sshPrivateKey": ("secret string", "SSH private key for the inventory's hosts (substrate baremetal)"),
     "alertReceivers": ("secret object", "Alertmanager receiver name → Slack/webhook URL or PagerDuty routing key"),
+    "oidcClientSecret": ("secret string", "OAuth client secret for the tools' login (JupyterHub)"),
 }
-SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey", "alertReceivers"})
+SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey", "alertReceivers", "oidcClientSecret"})
 SECRET_PLACEHOLDER = "[secret]"
 
 # Where the values came from, for error messages: a stack file in `render`, the stack's file under `pulumi up`.
@@ -57,6 +58,7 @@ class StackSettings:
     # Receiver name → secret URL/key. None: not set; names unknown when render only has a placeholder.
     alert_receivers: dict[str, pulumi.Output[str]] | None = None
     alert_receiver_names_known: bool = True
+    oidc_client_secret: pulumi.Output[str] | None = None  # secret
 
     @classmethod
     def from_pulumi_config(cls) -> StackSettings:
@@ -82,6 +84,7 @@ class StackSettings:
             ssh_private_key=config.get_secret("sshPrivateKey"),
             alert_receivers=alert_receivers,
             alert_receiver_names_known=alert_names_known,
+            oidc_client_secret=config.get_secret("oidcClientSecret"),
         )
 
 

@@ -67,7 +67,16 @@ def _region(value: str) -> str:
     return value
 
 
+def _pinned_image(value: str) -> str:
+    match = re.match(r"^[a-z0-9][-a-z0-9._/]*(:[0-9]+)?/?[-a-z0-9._/]*:([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$", value)
+    if not match or match.group(2) == "latest":
+        raise ValueError("allowed is an image with a pinned tag, e.g. quay.io/jupyter/pytorch-notebook:2025-06-30 "
+                         "(never `latest`)")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 def _number_as_text(value: object) -> object:
     """`cpu: 4` in YAML is an int; Kubernetes quantities are strings. Accept both."""
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value

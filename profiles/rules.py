@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+from mlcluster.components import quantity
 from mlcluster.profiles.gpu_products import (
     BALANCED_LAYOUT,
     MIG_FAMILIES,
@@ -186,6 +187,16 @@ def check(profile: ProfileBase) -> list[Finding]:
             if tier not in tier_names:
                 found.append((("teams", i, "tiers", j), tier,
                               f"unknown tier; the profile defines: {', '.join(tier_names) or 'no tiers'}"))
+        for tier in (t for t in profile.tiers if team.tiers is None or t.name in team.tiers):
+            too_big = [what for what, need, has in (
+                ("cpu", quantity.value(tier.cpu), quantity.value(team.quota.cpu)),
+                ("memory", quantity.value(tier.memory), quantity.value(team.quota.memory)),
+                ("gpu", tier.gpu, team.quota.gpu)) if need > has]
+            if too_big:
+                found.append((("teams", i, "quota", too_big[0]), getattr(team.quota, too_big[0]),
+                              f"tier `{tier.name}` ({tier.cpu} CPU, {tier.memory}, {tier.gpu} GPU) does not fit the "
+                              f"team's quota, so its notebooks and jobs could never start; raise the quota or "
+                              f"leave the tier out of the team's `tiers`"))
         if team.quota.gpu > capacity:
             found.append((("teams", i, "quota", "gpu"), team.quota.gpu,
                           f"more GPUs than the cluster can ever have ({capacity} at the pools' max size); "

@@ -30,3 +30,54 @@ def test_readme_shows_the_same_job():
     strip = lambda text: [line.split("#")[0].rstrip() for line in text.splitlines()  # noqa: E731
                           if line.strip() and not line.lstrip().startswith("#")]
     assert strip(block) == strip(example)
+
+
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+def _blocks(text, language="yaml"):
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def _strip(text):
+    return [line.split("#")[0].rstrip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_data_scientists_page_shows_the_examples_verbatim():
+    page = (ROOT / "docs" / "data-scientists.md").read_text()
+    blocks = [_strip(b) for b in _blocks(page)]
+    for name in ("trainjob-2gpu.yaml", "inference-gpu.yaml"):
+        assert _strip((EXAMPLES / name).read_text()) in blocks, name
+    assert "docs/data-scientists.md" in (ROOT / "README.md").read_text()
+
+
+def test_trainjob_example_runs_on_the_platform():
+    from tests.upstream import validate_custom_resource
+
+    job = yaml.safe_load((EXAMPLES / "trainjob-2gpu.yaml").read_text())
+    validate_custom_resource(job)
+    r = rendered_profile("aws-gpu")
+    ns, queue = job["metadata"]["namespace"], job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
+    assert f"manifests/{ns}/localqueue-{queue}.yaml" in r.files
+    trainer = yaml.safe_load(r.files["helm/kubeflow-trainer.yaml"])["values"]
+    assert job["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    assert trainer["runtimes"]["torchDistributed"]["enabled"]
+    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == r.result.outputs["mlflowTrackingUri"][0]
+    gpu_tier = next(t for t in r.result.profile.tiers if t.name == "gpu-2")
+    limits = job["spec"]["trainer"]["resourcesPerNode"]["limits"]
+    assert limits == {"nvidia.com/gpu": gpu_tier.gpu, "cpu": gpu_tier.cpu, "memory": gpu_tier.memory}
+
+
+def test_inference_example_is_valid_and_fits_the_team():
+    from tests.upstream import validate_custom_resource
+
+    service = yaml.safe_load((EXAMPLES / "inference-gpu.yaml").read_text())
+    validate_custom_resource(service)
+    r = rendered_profile("aws-gpu")
+    ns = service["metadata"]["namespace"]
+    ceiling = yaml.safe_load(r.files[f"manifests/{ns}/limitrange-team-defaults.yaml"])["spec"]["limits"][0]["max"]
+    limits = service["spec"]["predictor"]["model"]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] <= int(ceiling["nvidia.com/gpu"])
+    assert "helm/kserve.yaml" in r.files

@@ -160,6 +160,20 @@ def _dependencies(root: Path) -> dict[str, str]:
     return {dep.get("alias") or dep["name"]: dep["name"] for dep in meta.get("dependencies") or []}
 
 
+def schema_errors(chart: str, values: dict[str, Any]) -> list[str]:
+    """What Helm would refuse at install: the chart's defaults merged with our values, against its values schema
+    (none when the chart publishes no schema)."""
+    import jsonschema
+
+    root = chart_dir(chart)
+    schema = _schema(root)
+    if schema is None:
+        return []
+    merged = _overlay(_defaults(root / "values.yaml").data, values)
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
+    return sorted(f"{'.'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in validator.iter_errors(merged))
+
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # CRDs are large; libyaml parses them ~10x faster
 
 

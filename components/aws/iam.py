@@ -73,3 +73,22 @@ class ServiceAccountRole(pulumi.ComponentResource):
             aws.eks.PodIdentityAssociation(f"{name}-association", cluster_name=cluster_name, namespace=namespace,
                                            service_account=service_account, role_arn=self.role.arn, opts=child)
         self.register_outputs({"roleArn": self.role.arn})
+
+
+def bucket_prefix_role(name: str, facts: Any, prefix: str, namespace: str, service_account: str,
+                       parent: pulumi.Resource) -> ServiceAccountRole:
+    """A role that may read and write one prefix of the artifacts bucket (and use the platform key only
+    through S3), for one service account: team workloads, MLflow."""
+    statements = pulumi.Output.all(facts.artifacts_bucket, facts.kms_key_arn).apply(lambda a: [
+        {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": f"arn:{facts.partition}:s3:::{a[0]}",
+         "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
+        {"Sid": "ReadWriteOwnPrefix", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+         "Resource": f"arn:{facts.partition}:s3:::{a[0]}/{prefix}*"},
+        {"Sid": "UseKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+         "Resource": a[1], "Condition": {"StringEquals": {"kms:ViaService": f"s3.{facts.region}.amazonaws.com"}}},
+    ])
+    return ServiceAccountRole(name, cluster_name=facts.cluster_name, cluster_arn=facts.cluster_arn,
+                              namespace=namespace, service_account=service_account, statements=statements,
+                              opts=pulumi.ResourceOptions(parent=parent, providers={"aws": facts.provider}))

@@ -78,7 +78,7 @@ def test_self_signed_ca_and_acme_issuers():
 def test_team_namespaces_accept_the_gateway_and_monitoring():
     policy = manifest(rendered_profile("onprem-gpu"), "manifests/team-vision/networkpolicy-allow-from-platform.yaml")
     values = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
-    assert values == ["gateway", "monitoring"]
+    assert values == ["gateway", "jupyterhub", "kuberay", "monitoring"]  # route, reach notebooks and Ray, scrape
 
 
 def test_storage_classes_flow_into_the_cluster_handle():
@@ -106,7 +106,7 @@ def test_object_store_credentials_are_secret():
     ("onprem-gpu", ("addons.storage.provider=nfs",), "addons.storage.nfs_server", "NFS server"),
     ("onprem-gpu", ("substrate.distribution=rke2", "substrate.version=v1.35.1+rke2r1"), "addons.storage.provider",
      "only k3s bundles local-path"),
-    ("onprem-gpu", ("addons.cert_manager.enabled=false",), "addons.cert_manager.enabled", "cert-manager"),
+    ("onprem-gpu", ("addons.cert_manager.enabled=false",), "addons.gateway.enabled", "turn on addons.cert_manager"),
     ("onprem-gpu", ("addons.cert_manager.issuer=acme",), "addons.cert_manager.acme_email", "email"),
     ("aws-dev", ("addons.metallb.enabled=true", "addons.metallb.addresses=[10.0.0.1/32]"), "addons.metallb.enabled",
      "AWS load balancers"),

@@ -56,7 +56,8 @@ def test_cluster_store_serves_platform_namespaces_only():
     files = rendered_profile("aws-gpu").files
     store = yaml.safe_load(files["manifests/_cluster/clustersecretstore-aws-secrets-manager.yaml"])
     namespaces = store["spec"]["conditions"][0]["namespaces"]
-    assert namespaces == ["kueue-system", "logging", "monitoring", "opencost"]  # the platform's, never a team's
+    assert namespaces == ["argo", "cert-manager", "cnpg-system", "jupyterhub", "kserve", "kubeflow-system",
+                          "kuberay", "kueue-system", "logging", "mlflow", "monitoring", "opencost"]  # the platform's
     assert not [n for n in namespaces if n.startswith("team-")]
 
 
@@ -73,13 +74,17 @@ def test_external_secrets_role_reads_only_this_stacks_secrets():
 def test_platform_secret_goes_through_secrets_manager_on_eks():
     r = rendered_profile("aws-gpu")
     res = resources(r)
-    (secret,) = [x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"]
-    assert secret["inputs"]["name"] == "mlcluster/render/monitoring/grafana-admin"
+    secrets = {x["inputs"]["name"]: x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"}
+    assert set(secrets) == {"mlcluster/render/monitoring/grafana-admin",  # the generated platform secrets
+                            "mlcluster/render/mlflow/mlflow-db-credentials",
+                            "mlcluster/render/jupyterhub/jupyterhub-mlcluster"}
+    secret = secrets["mlcluster/render/monitoring/grafana-admin"]
     assert secret["inputs"]["kmsKeyId"].startswith("arn:aws:kms:")
     external = yaml.safe_load(r.files["manifests/monitoring/externalsecret-grafana-admin.yaml"])
     assert external["spec"]["dataFrom"] == [{"extract": {"key": "mlcluster/render/monitoring/grafana-admin"}}]
     assert external["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"}
-    (es_resource,) = [x for x in res if x["type"] == "kubernetes:external-secrets.io/v1:ExternalSecret"]
+    (es_resource,) = [x for x in res if x["type"] == "kubernetes:external-secrets.io/v1:ExternalSecret"
+                      and x["name"] == "monitoring-grafana-admin"]
     assert any(d.endswith("::secrets-cluster-store") for d in es_resource["dependencies"])
     assert "manifests/monitoring/secret-grafana-admin.yaml" not in r.files
 

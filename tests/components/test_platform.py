@@ -82,7 +82,12 @@ def test_stack_outputs():
     outputs = rendered_profile("local").result.outputs
     assert outputs["addons"][0] == {"monitoring": {"kube-prometheus-stack": "kube-prometheus-stack@88.5.3"},
                                     "secrets": {"sealed-secrets": "sealed-secrets@2.18.5"},
-                                    "kueue": {"kueue": "kueue@0.19.2"}}
+                                    "postgres": {"cloudnative-pg": "cloudnative-pg@0.29.0"},
+                                    "kueue": {"kueue": "kueue@0.19.2"},
+                                    "jupyterhub": {"jupyterhub": "jupyterhub@4.4.0"},
+                                    "mlflow": {"mlflow": "mlflow@1.11.5"}}
+    assert outputs["jupyterhubPassword"][1] is True  # the laptop's generated login, a secret
+    assert outputs["mlflowTrackingUri"][0] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert outputs["teamNamespaces"][0] == {"vision": "team-vision", "nlp": "team-nlp"}
     assert outputs["grafanaAdminPassword"][1] is True  # secret
     assert outputs["nodePools"][0][0]["name"] == "default"

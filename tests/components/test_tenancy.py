@@ -38,7 +38,15 @@ def test_each_team_namespace_is_isolated(rendered):
         assert by_kind["LimitRange"][0]["spec"]["limits"][0]["default"]
         for binding in by_kind.get("RoleBinding", []):
             assert binding["metadata"]["namespace"] == name
-            assert binding["roleRef"]["name"] in ("edit", "admin")
+            if binding["roleRef"]["kind"] == "ClusterRole":  # the team's people: edit / admin, here only
+                assert binding["roleRef"]["name"] in ("edit", "admin")
+            else:  # the one platform binding: JupyterHub's hub may spawn notebooks here
+                assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                              "name": "jupyterhub-spawner"}
+                assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}]
+        for role in by_kind.get("Role", []):  # namespaced, and never secrets or wildcards
+            for rule in role["rules"]:
+                assert "secrets" not in rule["resources"] and "*" not in rule["verbs"] + rule["resources"]
         assert "ClusterRoleBinding" not in by_kind
         patch = yaml.safe_load(r.files[f"manifests/{name}/serviceaccount-default.patch.yaml"])
         assert patch["automountServiceAccountToken"] is False
@@ -57,6 +65,12 @@ def test_restricted_egress_allows_dns_platform_and_cidrs_only():
     dns = allow[0]
     assert {"protocol": "UDP", "port": 53} in dns["ports"]
     assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]} in allow
+    platform = next(rule for rule in allow if "matchExpressions" in rule["to"][0].get("namespaceSelector", {}))
+    reachable = platform["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+    assert reachable == ["jupyterhub", "mlflow", "monitoring"]  # the hub, MLflow to log runs, and scrapers
+    ingress = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-from-platform.yaml"])
+    sources = ingress["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+    assert "mlflow" not in sources
 
 
 def test_open_egress_writes_no_egress_policy():
@@ -68,7 +82,7 @@ def test_monitoring_may_scrape_team_namespaces():
     files = rendered_profile("local").files
     allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-from-platform.yaml"])
     selector = allow["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]
-    assert selector["values"] == ["monitoring"]
+    assert selector["values"] == ["jupyterhub", "monitoring"]  # scrape, and reach notebooks; MLflow does not
 
 
 def test_team_without_people_gets_no_empty_bindings():

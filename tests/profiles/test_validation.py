@@ -113,9 +113,22 @@ def test_unknown_tier_and_duplicate_lead(tmp_path):
 
 
 def test_tier_that_fits_no_node(tmp_path):
-    p = one(tmp_path, "tiers:\n  - {name: gpu-8, cpu: '32', memory: 256Gi, gpu: 8}\n")
-    assert p.field == "tiers[2].gpu"
-    assert "a tier must fit on one node" in p.allowed
+    body = "tiers:\n  - {name: gpu-8, cpu: '32', memory: 256Gi, gpu: 8}\n"
+    found = {p.field: p for p in problems_for(tmp_path, body)}
+    assert "a tier must fit on one node" in found["tiers[2].gpu"].allowed
+    # Both local teams may use every tier, and 32 CPUs exceed their 8-CPU quota: reported on each team.
+    assert set(found) == {"tiers[2].gpu", "teams[0].quota.cpu", "teams[1].quota.cpu"}
+
+
+def test_tier_that_fits_no_team_quota(tmp_path):
+    found = {p.field: p for p in problems_for(tmp_path, "tiers:\n  - {name: big, cpu: '4', memory: 64Gi}\n")}
+    assert set(found) == {"teams[0].quota.memory", "teams[1].quota.memory"}  # 64Gi > each team's 32Gi
+    assert "tier `big`" in found["teams[0].quota.memory"].allowed
+    # A team that does not offer the tier is fine: only nlp is reported once vision lists its tiers.
+    restricted = problems_for(tmp_path, "tiers:\n  - {name: big, cpu: '4', memory: 64Gi}\n"
+                                        "teams:\n  - {name: vision, tiers: [cpu-small], quota: {cpu: '8', "
+                                        "memory: 32Gi}}\n")
+    assert [p.field for p in restricted] == ["teams[1].quota.memory"]
 
 
 def test_unsupported_kubernetes_version(tmp_path):

@@ -50,7 +50,7 @@ def test_cluster_queue_per_team_in_one_cohort_only_for_its_namespace():
     assert queue["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "team-vision"}}
     cpu_mem, gpus = queue["resourceGroups"]
     assert cpu_mem["flavors"][0]["resources"] == [{"name": "cpu", "nominalQuota": "200"},
-                                                  {"name": "memory", "nominalQuota": "1600Gi"}]
+                                                  {"name": "memory", "nominalQuota": "2000Gi"}]
     assert [f["name"] for f in gpus["flavors"]] == ["gpu-l4", "gpu-h100", "gpu-a10g"]  # time-sliced last
     assert queue["preemption"]["reclaimWithinCohort"] == "Any"
 

@@ -128,6 +128,7 @@ def test_pod_identity_roles_trust_one_cluster_namespace_and_service_account():
                    condition["aws:RequestTag/kubernetes-service-account"]))
     assert bound == {("kube-system", "aws-node"), ("kube-system", "ebs-csi-controller-sa"),
                      ("kube-system", "cluster-autoscaler"), ("external-secrets", "external-secrets"),
+                     ("mlflow", "mlflow"),
                      ("team-vision", "workload"), ("team-nlp", "workload")}
 
 

@@ -47,7 +47,8 @@ def single_server():
         {"name": "box", "address": "192.0.2.2", "role": "server", "pool": "system"}]}
     result = engine.run("solo", {"mlcluster:profile": "onprem-gpu", "mlcluster:inventory": json.dumps(inventory),
                                  "mlcluster:sshPrivateKey": "[secret]"}, ["mlcluster:sshPrivateKey"], "test",
-                        sets=("node_pools=[{name: system, role: system, min: 1, max: 1}]", "tiers=[]", "teams=[]"))
+                        sets=("node_pools=[{name: system, role: system, min: 1, max: 1}]", "tiers=[]", "teams=[]",
+                              "ml.jupyterhub.enabled=false"))  # no teams: no notebooks
     return type("R", (), {"files": writer.build_tree(result, [])})
 
 

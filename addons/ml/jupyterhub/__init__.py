@@ -1,0 +1,193 @@
+"""JupyterHub (zero-to-jupyterhub): notebooks in the resource tiers, spawned into team namespaces.
+
+- Profiles are the profile's tiers (CPU, 1×/2×/8× GPU) a team may use: the same CPU, memory and GPU as
+  the tier, the GPU toleration, and node affinity to pools that can hold the tier (whole GPUs for more than
+  one). Notebooks run in the team's namespace, so its ResourceQuota, network policies and `workload` service
+  account apply; the hub gets a Role (never cluster-wide) in each team namespace to spawn there.
+- Home volumes on the Retain class, an idle culler, no privileged pods (team namespaces enforce Pod Security
+  `baseline`; instance metadata stays blocked by IMDS hop limit 1 on EKS and by the network elsewhere).
+- Authentication: `dummy` (a generated shared password; only on an `existing` cluster, i.e. a laptop),
+  `github` (an organisation) or `oidc` (any OpenID Connect provider; team groups from its `groups` claim).
+  The OAuth client secret is the stack secret `mlcluster:oidcClientSecret`; the hub's cookie secret is
+  generated. None of them is in Helm values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any, Literal
+
+import pulumi
+import pulumi_random as random
+from pydantic import Field
+
+from mlcluster.addons.base import Addon
+from mlcluster.addons.ml.jupyterhub import hub_config
+from mlcluster.components import k8s as objects
+from mlcluster.components import quantity
+from mlcluster.components.cluster import GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
+from mlcluster.components.tenancy import WORKLOAD_SERVICE_ACCOUNT, allowed_tiers, team_namespace
+from mlcluster.errors import ConfigError
+from mlcluster.profiles.gpu_products import gpus_per_node, is_exclusive
+from mlcluster.profiles.model import AddonSettings, DnsLabel, PinnedImage, ProfileBase, Strict, Team, Tier
+from mlcluster.stackconfig import SECRET_PLACEHOLDER, StackSettings
+
+SECRET = "jupyterhub-mlcluster"  # cookie secret, OAuth client secret, dummy password
+COOKIE_KEY = "hub.config.JupyterHub.cookie_secret"  # the key z2jh reads from hub.existingSecret
+PASSWORD_KEY = "dummy-password"
+CLIENT_SECRET_KEY = "oauth-client-secret"
+HUB_SERVICE_ACCOUNT = "hub"  # z2jh's hub service account
+STACK_KEY = "mlcluster:oidcClientSecret"
+
+
+class OidcEndpoints(Strict):
+    """The provider's OAuth endpoints (see its `/.well-known/openid-configuration`)."""
+
+    authorize_url: str = Field(pattern=r"^https://")
+    token_url: str = Field(pattern=r"^https://")
+    userdata_url: str = Field(pattern=r"^https://")
+    groups_claim: str = Field("groups", description="Claim listing the user's groups (matched to team groups).")
+
+
+class JupyterHubSettings(AddonSettings):
+    namespace: DnsLabel = "jupyterhub"
+    auth: Literal["dummy", "github", "oidc"] = Field(
+        "dummy", description="dummy: one generated password (existing clusters only); github or oidc: OAuth, "
+                             "client secret in the stack (`mlcluster:oidcClientSecret`).")
+    client_id: str | None = Field(None, description="github/oidc: the OAuth client id.")
+    oidc: OidcEndpoints | None = Field(None, description="oidc: the provider's endpoints.")
+    github_org: str | None = Field(None, description="github: only members of this organisation may log in.")
+    admin_users: list[str] = Field(default_factory=list, description="Hub administrators (platform team).")
+    idle_minutes: int = Field(60, ge=10, le=10080, description="Stop notebooks idle for this long.")
+    home_gib: int = Field(20, ge=1, le=4096, description="Each user's home volume (Retain class).")
+    image: PinnedImage | None = Field(None, description="Notebook image with a pinned tag; null: the chart's.")
+
+
+def eligible_pools(profile: ProfileBase, tier: Tier) -> list[str]:
+    """GPU pools a tier's notebook may land on: enough GPUs per node, whole GPUs when it asks for several."""
+    return [p.name for p in profile.node_pools if p.gpu is not None
+            and (is_exclusive(p) and p.gpu.count >= tier.gpu if tier.gpu > 1 else gpus_per_node(p) >= 1)]
+
+
+def notebook_profile(profile: ProfileBase, team: Team, tier: Tier, namespace: str) -> dict[str, Any]:
+    """One KubeSpawner profile: exactly the tier's resources, in the team's namespace."""
+    override: dict[str, Any] = {
+        "namespace": namespace,
+        "service_account": WORKLOAD_SERVICE_ACCOUNT,
+        "cpu_guarantee": quantity.value(tier.cpu), "cpu_limit": quantity.value(tier.cpu),
+        "mem_guarantee": tier.memory, "mem_limit": tier.memory,
+    }
+    if tier.gpu:
+        override["extra_resource_limits"] = {GPU_RESOURCE: str(tier.gpu)}
+        override["tolerations"] = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+        override["node_affinity_required"] = [{"matchExpressions": [
+            {"key": POOL_LABEL, "operator": "In", "values": eligible_pools(profile, tier)}]}]
+    return {"display_name": f"{team.name}: {tier.name}", "description": tier.description or tier.name,
+            "slug": f"{team.name}-{tier.name}", "kubespawner_override": override}
+
+
+def teams_config(profile: ProfileBase) -> dict[str, dict[str, Any]]:
+    tiers = list(profile.tiers)
+    return {team.name: {"users": sorted({*team.members, *team.leads}), "groups": sorted(team.groups),
+                        "profiles": [notebook_profile(profile, team, tier, team_namespace(team, profile.tenancy))
+                                     for tier in allowed_tiers(team, tiers)]}
+            for team in profile.teams}
+
+
+def hub_code(profile: ProfileBase) -> str:
+    """The `hub.extraConfig` snippet: hub_config.py, then the call that installs the profile list."""
+    teams = json.dumps(teams_config(profile), sort_keys=True)
+    return (inspect.getsource(hub_config) + "\n\n"
+            "import json\n"
+            f"c.KubeSpawner.profile_list = profile_list_for(json.loads({teams!r}))\n"
+)
+
+
+def spawner_role(namespace: str, hub_namespace: str) -> list[dict[str, Any]]:
+    """What the hub may do in a team namespace: its users' pods and volumes, nothing else."""
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": objects.metadata("jupyterhub-spawner", namespace),
+         "rules": [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"],
+                    "verbs": ["get", "list", "watch", "create", "delete"]},
+                   {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding",
+         "metadata": objects.metadata("jupyterhub-spawner", namespace),
+         "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "jupyterhub-spawner"},
+         "subjects": [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": hub_namespace}]},
+    ]
+
+
+class JupyterHub(Addon):
+    key = "jupyterhub"
+    section = "ml"
+    type_name = "JupyterHub"
+    description = "JupyterHub: notebooks in the profile's tiers, in team namespaces, idle-culled, OAuth login."
+    Settings = JupyterHubSettings
+    network_roles = ("notebooks",)  # the hub and proxy reach notebook pods in team namespaces
+    requires = ("secrets", "storage", "gateway")
+
+    @classmethod
+    def check(cls, profile: ProfileBase, settings: JupyterHubSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        at = ("ml", "jupyterhub")
+        found: list[tuple[tuple, object, str]] = []
+        if settings.auth == "dummy" and profile.substrate.kind != "existing":
+            found.append(((*at, "auth"), "dummy", "a shared password is for a laptop cluster only; allowed here: "
+                          "github or oidc"))
+        if settings.auth != "dummy" and not settings.client_id:
+            found.append(((*at, "client_id"), None, f"{settings.auth} login needs the OAuth client id"))
+        if settings.auth == "oidc" and settings.oidc is None:
+            found.append(((*at, "oidc"), None, "oidc login needs the provider's authorize_url, token_url and "
+                          "userdata_url"))
+        if settings.auth == "github" and not settings.github_org:
+            found.append(((*at, "github_org"), None, "github login is limited to one organisation: name it"))
+        if not profile.teams:
+            found.append(((*at, "enabled"), True, "notebooks spawn into team namespaces: define a team"))
+        return found
+
+    @classmethod
+    def stack_secrets(cls, profile: ProfileBase, settings: JupyterHubSettings) -> dict[str, str]:  # type: ignore[override]
+        return {} if settings.auth == "dummy" else {STACK_KEY: SECRET_PLACEHOLDER}
+
+    @classmethod
+    def check_stack(cls, profile: ProfileBase, settings: JupyterHubSettings,  # type: ignore[override]
+                    stack: StackSettings) -> None:
+        if settings.auth != "dummy" and stack.oidc_client_secret is None:
+            raise ConfigError.one(stack.source, STACK_KEY, None, f"{settings.auth} login needs the OAuth client "
+                                  "secret: pulumi config set --secret oidcClientSecret <secret>", missing=True)
+
+    def build(self) -> dict[str, Any]:
+        settings: JupyterHubSettings = self.settings  # type: ignore[assignment]
+        ns = self.namespace(settings.namespace)
+        opts = pulumi.ResourceOptions(parent=self)
+        # 64 digits: valid hex, as JupyterHub wants its cookie secret; read by z2jh from hub.existingSecret.
+        cookie = random.RandomPassword(f"{self.key}-cookie-secret", length=64, special=False, upper=False,
+                                       lower=False, opts=opts)
+        data: dict[str, pulumi.Input[str]] = {COOKIE_KEY: pulumi.Output.secret(cookie.result)}
+        outputs: dict[str, Any] = {}
+        if settings.auth == "dummy":
+            password = random.RandomPassword(f"{self.key}-password", length=24, special=False, opts=opts)
+            data[PASSWORD_KEY] = outputs["jupyterhubPassword"] = pulumi.Output.secret(password.result)
+        else:
+            data[CLIENT_SECRET_KEY] = self.stack.oidc_client_secret or pulumi.Output.secret(SECRET_PLACEHOLDER)
+        secret = self.platform_secret("secret", SECRET, settings.namespace, data, depends_on=[ns])
+        roles = []
+        for team in self.profile.teams:
+            for manifest in spawner_role(team_namespace(team, self.profile.tenancy), settings.namespace):
+                roles.append(self.apply(f"{manifest['kind'].lower()}-{team.name}", manifest))
+        gateway = self.profile.addons.gateway  # type: ignore[attr-defined]
+        users = sorted({u for t in self.profile.teams for u in (*t.members, *t.leads)})
+        groups = sorted({g for t in self.profile.teams for g in t.groups})
+        values = self.values(secret=SECRET, password_key=PASSWORD_KEY, client_secret_key=CLIENT_SECRET_KEY,
+                             hub_code=hub_code(self.profile), users=users, groups=groups,
+                             storage_class=self.cluster.user_data_storage_class,
+                             host=f"jupyter.{gateway.domain}" if gateway.enabled else None,
+                             gateway_namespace=gateway.namespace)
+        self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret, *roles])
+        if gateway.enabled:
+            outputs["jupyterhubUrl"] = f"https://jupyter.{gateway.domain}"
+        return outputs
+
+
+ADDON = JupyterHub

@@ -1,0 +1,133 @@
+"""MLflow: tracking server and model registry, the same on every substrate except where bytes are kept.
+
+- Runs and registry in PostgreSQL: a CloudNativePG `Cluster` in MLflow's namespace, its volumes on the Retain
+  class, its credentials generated (pulumi-random) and delivered as a platform secret. The Cluster is
+  protected: `pulumi destroy` stops at it.
+- Artifacts proxied through the server (clients need no storage credentials) to: the S3 artifacts bucket on
+  eks (prefix `mlflow/`, through a Pod Identity role limited to that prefix), the site's S3-compatible store
+  elsewhere (its own bucket and credentials), or a protected Retain volume when there is neither.
+- Reached in the cluster at `http://mlflow.<namespace>.svc.cluster.local:5000` (team namespaces may reach
+  it, also with restricted egress), or through the gateway when `expose` is on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+from pydantic import Field
+
+from mlcluster.addons.base import Addon
+from mlcluster.addons.gateway import route_manifest
+from mlcluster.addons.postgres import database_cluster, read_write_host
+from mlcluster.components import k8s as objects
+from mlcluster.components.aws.iam import bucket_prefix_role
+from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
+
+SERVICE_ACCOUNT = "mlflow"
+DATABASE = "mlflow"
+DB_CLUSTER = "mlflow-db"
+DB_SECRET = "mlflow-db-credentials"
+ARTIFACTS_PVC = "mlflow-artifacts"
+ARTIFACTS_MOUNT = "/mlartifacts"
+S3_SECRET = "mlflow-s3"
+S3_PREFIX = "mlflow"
+PORT = 5000
+
+
+class MlflowSettings(AddonSettings):
+    namespace: DnsLabel = "mlflow"
+    db_instances: int = Field(1, ge=1, le=5, description="PostgreSQL instances (3 for a primary with two "
+                                                         "replicas and automatic failover).")
+    db_storage_gib: int = Field(20, ge=1, le=16384)
+    artifacts_storage_gib: int = Field(100, ge=1, le=65536, description="The artifact volume, when there is "
+                                                                        "no S3 store.")
+    expose: bool = Field(False, description="Serve the UI at mlflow.<gateway domain> (put SSO in front).")
+
+
+def artifact_store(profile: ProfileBase, cluster: Any) -> str:
+    """Where artifacts go here: `s3` (the eks bucket), `object-store` (the site's store) or `volume`."""
+    if cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
+        return "s3"
+    if profile.addons.object_store.enabled:  # type: ignore[attr-defined]
+        return "object-store"
+    return "volume"
+
+
+class Mlflow(Addon):
+    key = "mlflow"
+    section = "ml"
+    type_name = "Mlflow"
+    description = "MLflow tracking and registry: PostgreSQL (CloudNativePG), artifacts on S3 or a volume."
+    Settings = MlflowSettings
+    requires = ("postgres", "object_store", "storage", "secrets", "gateway")
+    needs = {"postgres": "MLflow keeps runs and the registry in PostgreSQL run by CloudNativePG"}
+    serves_teams = True  # notebooks and jobs log to it; it never connects into team namespaces
+    object_store_bucket = "mlflow"
+
+    @classmethod
+    def check(cls, profile: ProfileBase, settings: MlflowSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        if settings.expose and not profile.addons.gateway.enabled:  # type: ignore[attr-defined]
+            return [(("ml", "mlflow", "expose"), True, "exposing MLflow needs addons.gateway")]
+        return []
+
+    def build(self) -> dict[str, Any]:
+        settings: MlflowSettings = self.settings  # type: ignore[assignment]
+        ns = self.namespace(settings.namespace)
+        opts = pulumi.ResourceOptions(parent=self)
+        password = random.RandomPassword(f"{self.key}-db-password", length=32, special=False, opts=opts)
+        credentials = self.platform_secret("db-credentials", DB_SECRET, settings.namespace,
+                                           {"username": DATABASE, "password": pulumi.Output.secret(password.result)},
+                                           depends_on=[ns], type_="kubernetes.io/basic-auth")
+        db = self.apply("db", database_cluster(
+            DB_CLUSTER, settings.namespace, database=DATABASE, owner=DATABASE, secret=DB_SECRET,
+            instances=settings.db_instances, storage_gib=settings.db_storage_gib,
+            storage_class=self.cluster.user_data_storage_class), depends_on=[credentials], protect=True)
+
+        store = artifact_store(self.profile, self.cluster)
+        after: list[pulumi.Resource] = [ns, db]
+        context: dict[str, Any] = {"store": store, "s3_secret": S3_SECRET, "pvc": ARTIFACTS_PVC,
+                                   "mount": ARTIFACTS_MOUNT, "endpoint": None, "bucket": None}
+        if store == "s3":
+            assert self.cluster.aws is not None
+            after.append(self._bucket_role(settings.namespace))
+            context.update(bucket="(the artifacts bucket)", prefix=S3_PREFIX)  # an Output: set after rendering
+        elif store == "object-store":
+            access = self.shared["object_store"][self.key]
+            after.append(self.platform_secret("s3", S3_SECRET, settings.namespace, {
+                "AWS_ACCESS_KEY_ID": access.access_key, "AWS_SECRET_ACCESS_KEY": access.secret_key}, depends_on=[ns]))
+            context.update(bucket=access.bucket, prefix="", endpoint=access.endpoint)
+        else:
+            after.append(self.apply("artifacts", self._artifact_volume(settings), depends_on=[ns], protect=True))
+        values = self.values(service_account=SERVICE_ACCOUNT, db_host=read_write_host(DB_CLUSTER, settings.namespace),
+                             database=DATABASE, db_secret=DB_SECRET,
+                             monitoring=bool(self.profile.addons.monitoring.enabled),  # type: ignore[attr-defined]
+                             **context)
+        if store == "s3":
+            values["artifactRoot"]["s3"]["bucket"] = self.cluster.aws.artifacts_bucket  # type: ignore[union-attr]
+        release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after)
+        url = f"http://mlflow.{settings.namespace}.svc.cluster.local:{PORT}"
+        outputs: dict[str, Any] = {"mlflowTrackingUri": url}
+        if settings.expose:
+            gateway = self.profile.addons.gateway  # type: ignore[attr-defined]
+            self.apply("route", route_manifest("mlflow", settings.namespace, f"mlflow.{gateway.domain}", gateway,
+                                               "mlflow", PORT), depends_on=[release])
+            outputs["mlflowUrl"] = f"https://mlflow.{gateway.domain}"
+        return outputs
+
+    def _artifact_volume(self, settings: MlflowSettings) -> dict[str, Any]:
+        spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": f"{settings.artifacts_storage_gib}Gi"}}}
+        if self.cluster.user_data_storage_class:
+            spec["storageClassName"] = self.cluster.user_data_storage_class
+        return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": objects.metadata(ARTIFACTS_PVC, settings.namespace), "spec": spec}
+
+    def _bucket_role(self, namespace: str) -> pulumi.Resource:
+        """MLflow's service account may use `mlflow/` of the artifacts bucket, nothing else."""
+        assert self.cluster.aws is not None
+        return bucket_prefix_role(f"{self.key}-artifacts", self.cluster.aws, f"{S3_PREFIX}/", namespace,
+                                  SERVICE_ACCOUNT, self)
+
+ADDON = Mlflow

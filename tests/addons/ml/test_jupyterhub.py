@@ -1,0 +1,125 @@
+"""JupyterHub: notebook profiles are the tiers, in team namespaces, for the right people; no secret in values."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import yaml
+
+from mlcluster.addons.ml.jupyterhub import eligible_pools, teams_config
+from mlcluster.components import quantity
+from mlcluster.errors import ConfigError
+from mlcluster.profiles.effective import load_profile
+from mlcluster.render import engine
+from tests.conftest import rendered_profile, rendered_stack
+
+
+def values(rendered):
+    return yaml.safe_load(rendered.files["helm/jupyterhub.yaml"])["values"]
+
+
+def spawner(name, groups=()):
+    user = types.SimpleNamespace(name=name, groups=[types.SimpleNamespace(name=g) for g in groups])
+    return types.SimpleNamespace(user=user)
+
+
+def installed_profile_list(code):
+    """Execute the hub snippet as z2jh would (with a traitlets-like `c`) and return what it installed."""
+    c = types.SimpleNamespace(KubeSpawner=types.SimpleNamespace(), DummyAuthenticator=types.SimpleNamespace())
+    namespace = {"c": c, "__name__": "jupyterhub_config"}
+    exec(compile(code, "hub.extraConfig.mlcluster", "exec"), namespace)
+    return c.KubeSpawner.profile_list
+
+
+def test_users_see_the_profiles_of_their_teams_only():
+    import os
+
+    os.environ["MLCLUSTER_DUMMY_PASSWORD"] = "x"  # the dummy snippet reads it, as the hub's env would
+    code = values(rendered_profile("local"))["hub"]["extraConfig"]["mlcluster"]
+    profile_list = installed_profile_list(code)
+    alice = [p["slug"] for p in profile_list(spawner("alice@example.com"))]
+    assert alice == ["vision-cpu-small", "vision-cpu-large"]
+    assert {p["kubespawner_override"]["namespace"] for p in profile_list(spawner("someone", ["nlp-scientists"]))} == \
+        {"team-nlp"}
+    assert profile_list(spawner("mallory@example.com")) == []  # in no team: nothing to spawn
+
+
+def test_notebook_profiles_are_exactly_the_tiers():
+    profile = load_profile("aws-gpu")
+    tiers = {t.name: t for t in profile.tiers}
+    for team in teams_config(profile).values():
+        for notebook in team["profiles"]:
+            tier = tiers[notebook["slug"].split("-", 1)[1]]
+            override = notebook["kubespawner_override"]
+            assert override["cpu_limit"] == override["cpu_guarantee"] == quantity.value(tier.cpu)
+            assert override["mem_limit"] == override["mem_guarantee"] == tier.memory
+            assert override.get("extra_resource_limits", {}).get("nvidia.com/gpu", "0") == str(tier.gpu)
+            assert override["service_account"] == "workload"  # the team's identity (S3 prefix on eks)
+
+
+def test_gpu_tiers_tolerate_the_taint_and_land_on_pools_that_hold_them():
+    profile = load_profile("aws-gpu")
+    tiers = {t.name: t for t in profile.tiers}
+    assert eligible_pools(profile, tiers["gpu-1"]) == ["gpu-a10g", "gpu-l4", "gpu-h100"]
+    assert eligible_pools(profile, tiers["gpu-2"]) == ["gpu-l4", "gpu-h100"]  # whole GPUs: not the sliced A10G
+    assert eligible_pools(profile, tiers["gpu-8"]) == ["gpu-h100"]
+    override = next(p for p in teams_config(profile)["vision"]["profiles"]
+                    if p["slug"] == "vision-gpu-8")["kubespawner_override"]
+    assert override["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert override["node_affinity_required"][0]["matchExpressions"][0]["values"] == ["gpu-h100"]
+
+
+def test_hub_spawns_into_team_namespaces_with_a_namespaced_role():
+    r = rendered_profile("local")
+    for team in ("vision", "nlp"):
+        role = yaml.safe_load(r.files[f"manifests/team-{team}/role-jupyterhub-spawner.yaml"])
+        assert {res for rule in role["rules"] for res in rule["resources"]} == {"pods", "persistentvolumeclaims",
+                                                                                "events"}
+    v = values(r)
+    assert v["hub"]["networkPolicy"]["interNamespaceAccessLabels"] == "accept"
+    assert v["singleuser"]["cloudMetadata"]["blockWithIptables"] is False  # no privileged init container
+    assert v["singleuser"]["storage"]["capacity"] == "5Gi"
+    assert v["cull"] == {"enabled": True, "timeout": 3600, "every": 300}
+    assert v["proxy"]["service"]["type"] == "ClusterIP"
+
+
+def test_secrets_come_from_the_generated_secret_not_values():
+    r = rendered_profile("local")
+    v = values(r)
+    assert v["hub"]["existingSecret"] == "jupyterhub-mlcluster"
+    secret = yaml.safe_load(r.files["manifests/jupyterhub/secret-jupyterhub-mlcluster.yaml"])
+    assert secret["stringData"] == {"dummy-password": "[secret]", "hub.config.JupyterHub.cookie_secret": "[secret]"}
+    assert v["hub"]["extraEnv"]["MLCLUSTER_DUMMY_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "dummy-password"
+
+
+def test_oidc_login_on_premises_routes_through_the_gateway():
+    r = rendered_stack("lab")
+    v = values(r)
+    oauth = v["hub"]["config"]["GenericOAuthenticator"]
+    assert oauth["oauth_callback_url"] == "https://jupyter.ml.lab.example/hub/oauth_callback"
+    assert oauth["allowed_groups"] == ["nlp-scientists"] and oauth["manage_groups"] is True
+    assert v["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "jupyterhub-mlcluster"
+    assert v["httpRoute"] == {"enabled": True, "hostnames": ["jupyter.ml.lab.example"],
+                              "gateway": {"name": "mlcluster", "namespace": "gateway"}}
+
+
+@pytest.mark.parametrize(("profile", "sets", "field", "message"), [
+    ("onprem-gpu", ("ml.jupyterhub.auth=dummy",), "ml.jupyterhub.auth", "laptop"),
+    ("onprem-gpu", ("ml.jupyterhub.oidc=null",), "ml.jupyterhub.oidc", "authorize_url"),
+    ("aws-gpu", ("ml.jupyterhub.auth=github",), "ml.jupyterhub.github_org", "organisation"),
+    ("local", ("ml.jupyterhub.image=jupyter/base-notebook:latest",), "ml.jupyterhub.image", "pinned tag"),
+    ("local", ("teams=[]",), "ml.jupyterhub.enabled", "define a team"),
+])
+def test_bad_jupyterhub_settings(profile, sets, field, message):
+    with pytest.raises(ConfigError) as err:
+        load_profile(profile, sets=sets)
+    assert message in {p.field: p for p in err.value.problems}[field].allowed
+
+
+def test_oauth_needs_the_client_secret_in_the_stack():
+    with pytest.raises(ConfigError) as err:
+        engine.run("t", {"mlcluster:profile": "local", "mlcluster:kubeContext": "kind"}, [], "stacks/Pulumi.t.yaml",
+                   sets=("ml.jupyterhub={enabled: true, auth: github, client_id: abc, github_org: example}",))
+    (problem,) = err.value.problems
+    assert problem.field == "mlcluster:oidcClientSecret" and "--secret" in problem.allowed
