@@ -167,6 +167,91 @@ def render(
     _guard(body)
 
 
+def _render_records(profile: str | None, stack: str | None, sets: tuple[str, ...],
+                    render_dir: Path | None) -> tuple[str, dict[str, Any]]:
+    """resources.json of an existing render folder, or of a fresh render."""
+    import json
+
+    from mlcluster.render import render as do_render
+
+    if render_dir is not None:
+        path = render_dir / "resources.json"
+        if not path.is_file():
+            raise ConfigError.one("--render", "", str(render_dir), "a folder `mlcluster render` wrote "
+                                  "(it holds resources.json)")
+        return str(render_dir), json.loads(path.read_text(encoding="utf-8"))
+    with err.status("rendering…") if err.is_terminal else _nothing():
+        rendered = do_render(profile=profile, stack=stack, sets=sets)
+    return rendered.name, json.loads(rendered.files["resources.json"])
+
+
+FAIL_ON = ("high", "medium", "low", "none")
+
+
+@app.command()
+def check(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to check (default: local).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Check stacks/Pulumi.<STACK>.yaml.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
+    render_dir: Annotated[Path | None, typer.Option("--render", help="Check an existing render folder.")] = None,
+    fail_on: Annotated[str, typer.Option(help="Exit 1 on open findings this severe or worse: high, medium, low "
+                                              "or none.")] = "high",
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a pull-request comment.")] = False,
+    list_rules: Annotated[bool, typer.Option("--rules", help="List the rules and exit.")] = False,
+) -> None:
+    """Evaluate the guardrails (../shared/checks.md) on a render, exactly as the CrossGuard pack does."""
+    from mlcluster.policy import Override, evaluate, from_records, rules
+    from mlcluster.policy import report as reports
+
+    if list_rules:
+        _print_table(["rule", "severity", "checks", "title"],
+                     [[r.id, r.severity, " ".join(r.checks), r.title] for r in rules().values()])
+        return
+    if fail_on not in FAIL_ON:
+        _bad_input(ConfigError.one("--fail-on", "", fail_on, f"allowed: {', '.join(FAIL_ON)}"))
+
+    def body() -> None:
+        name, data = _render_records(profile, stack, tuple(set_ or ()), render_dir)
+        overrides = [Override(o["rule"], o["reason"], tuple(o.get("resources") or ()))
+                     for o in (data.get("policy") or {}).get("overrides") or []]
+        report = evaluate(from_records(data["resources"]), overrides)
+        threshold = None if fail_on == "none" else fail_on
+        if markdown:
+            print(reports.markdown(report, name, threshold))  # type: ignore[arg-type]
+        else:
+            _print_table(["severity", "rule", "resource", "finding"], reports.rows(report))
+            for finding in report.overridden():
+                out.print(f"accepted: {finding.rule.id} on {finding.resource.name} — {finding.override.reason}",  # type: ignore[union-attr]
+                          markup=False)
+            out.print(reports.summary_line(report), markup=False)
+        if threshold and report.open(threshold):  # type: ignore[arg-type]
+            raise typer.Exit(1)
+
+    _guard(body)
+
+
+@app.command("policy-config")
+def policy_config(
+    profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set")] = None,
+) -> None:
+    """Print the CrossGuard config carrying the profile's accepted exceptions:
+    `pulumi preview --policy-pack policies --policy-pack-config <file>`."""
+    import json
+
+    from mlcluster.policy import Override
+    from mlcluster.policy.crossguard import config
+
+    def body() -> None:
+        _, data = _render_records(profile, stack, tuple(set_ or ()), None)
+        overrides = [Override(o["rule"], o["reason"], tuple(o.get("resources") or ()))
+                     for o in (data.get("policy") or {}).get("overrides") or []]
+        print(json.dumps(config(overrides), indent=2, sort_keys=True))
+
+    _guard(body)
+
+
 @app.command()
 def schema(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if profiles/schema.json is stale.")] = False,

@@ -290,6 +290,19 @@ class AddonSettings(Strict):
     enabled: bool = False
 
 
+class PolicyOverride(Strict):
+    """An accepted exception to a guardrail (`mlcluster check`, the CrossGuard pack): the rule, why, and
+    optionally which resources (glob patterns of Pulumi resource names; none: all)."""
+
+    rule: str = Field(description="Rule id, as `mlcluster check --rules` lists them.")
+    reason: str = Field(min_length=20, description="Why the exception is acceptable; shown in every report.")
+    resources: list[str] = Field(default_factory=list)
+
+
+class Policy(Strict):
+    overrides: list[PolicyOverride] = Field(default_factory=list)
+
+
 class ProfileBase(Strict):
     """Everything but the add-ons, whose settings types come from the add-on modules (see schema.py)."""
 
@@ -301,3 +314,4 @@ class ProfileBase(Strict):
     tiers: list[Tier] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     tenancy: Tenancy = Tenancy()
+    policy: Policy = Field(Policy(), description="Guardrail exceptions, each with its reason.")

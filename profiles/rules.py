@@ -223,6 +223,12 @@ def check(profile: ProfileBase) -> list[Finding]:
                                   f"{reason}: turn on {other_section}.{other} (or turn this off)"))
         elif reason := cls.required_by(profile):
             found.append(((cls.section, key, "enabled"), False, f"must be true: {reason}"))
+    from mlcluster.policy import rules as guardrails
+
+    for i, override in enumerate(profile.policy.overrides):
+        if override.rule not in guardrails():
+            found.append((("policy", "overrides", i, "rule"), override.rule,
+                          f"no such rule; the rules are: {', '.join(sorted(guardrails()))}"))
     if profile.tenancy.egress == "open" and profile.tenancy.egress_cidrs:
         found.append((("tenancy", "egress_cidrs"), profile.tenancy.egress_cidrs,
                       "egress_cidrs only apply with `egress: restricted`"))

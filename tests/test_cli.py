@@ -89,3 +89,38 @@ def test_no_traceback_from_the_real_entry_point(tmp_path):
     assert proc.stderr.count("\n\n") == 1  # one header line, one paragraph
     expected = '--profile: the value "nope" is not accepted; no such profile; the shipped profiles are: aws-dev, '
     assert expected in proc.stderr and "local" in proc.stderr
+
+
+def test_check_passes_shipped_profiles_and_fails_on_a_high_finding(tmp_path):
+    import json
+
+    assert run("check", "--profile", "local").exit_code == 0
+    assert run("render", "--profile", "local", "--out", str(tmp_path / "r")).exit_code == 0
+    resources = tmp_path / "r" / "resources.json"
+    data = json.loads(resources.read_text())
+    for record in data["resources"]:
+        if record["type"] == "kubernetes:helm.sh/v3:Release":
+            record["inputs"]["version"] = "~88"  # an unpinned chart
+    resources.write_text(json.dumps(data))
+    failing = run("check", "--render", str(tmp_path / "r"), "--markdown")
+    assert failing.exit_code == 1
+    assert "❌" in failing.output and "`pinned-versions`" in failing.output
+    assert run("check", "--render", str(tmp_path / "r"), "--fail-on", "none").exit_code == 0
+    assert run("check", "--render", str(tmp_path / "nowhere")).exit_code == 2
+    assert run("check", "--profile", "local", "--fail-on", "sometimes").exit_code == 2
+
+
+def test_check_lists_rules_with_their_public_ids():
+    result = run("check", "--rules")
+    assert result.exit_code == 0 and "nodes-imdsv2" in result.output and "CKV_AWS_79" in result.output
+
+
+def test_policy_config_carries_the_profile_overrides():
+    import json
+
+    result = run("policy-config", "--profile", "local", "--set",
+                 'policy.overrides=[{rule: team-default-deny, reason: "shared lab namespace until the audit", '
+                 'resources: ["team-*"]}]')
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"team-default-deny": {"overrides": [
+        {"reason": "shared lab namespace until the audit", "resources": ["team-*"]}]}}

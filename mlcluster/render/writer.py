@@ -100,7 +100,8 @@ def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
     files: dict[str, str] = {}
     records = resource_records(result)
     files["resources.json"] = json.dumps(
-        {"project": "mlcluster", "stack": result.stack, "profile": result.profile.name, "resources": records},
+        {"project": "mlcluster", "stack": result.stack, "profile": result.profile.name, "resources": records,
+         "policy": result.profile.policy.model_dump(mode="json")},
         indent=2, sort_keys=True, ensure_ascii=False,
     ) + "\n"
 
