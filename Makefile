@@ -19,8 +19,9 @@ test: $(VENV)/.installed  ## lint and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed  ## render benchmarks (numbers, not assertions)
+bench: $(VENV)/.installed  ## render and diff benchmarks (numbers, not assertions)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/diff.py
 
 schema: $(VENV)/.installed  ## regenerate profiles/schema.json after changing the profile model
 	$(BIN)/mlcluster schema

@@ -230,6 +230,63 @@ def check(
     _guard(body)
 
 
+@app.command()
+def diff(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to compare.")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Compare stacks/Pulumi.<STACK>.yaml.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
+    base: Annotated[str | None, typer.Option(help="Git revision to compare from (default: merge-base with "
+                                                  "main).")] = None,
+    head: Annotated[str | None, typer.Option(help="Git revision to compare to (default: the working tree).")] = None,
+    from_dir: Annotated[Path | None, typer.Option("--from", help="A render folder to compare from.")] = None,
+    to_dir: Annotated[Path | None, typer.Option("--to", help="A render folder to compare to.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a pull-request comment.")] = False,
+) -> None:
+    """What a change would do to a profile or stack: resources added, removed, changed or replaced (loudly
+    when they hold data), chart bumps and value changes. Exit 0: no change, 1: changes, 2: bad input."""
+    import json
+    import tempfile
+
+    from mlcluster.render import project_root
+    from mlcluster.review import report
+    from mlcluster.review.compare import compare
+    from mlcluster.review.revisions import default_base, git, render_revision
+
+    def load(folder: Path) -> dict[str, Any]:
+        path = folder / "resources.json"
+        if not path.is_file():
+            raise ConfigError.one("--from/--to", "", str(folder), "a folder `mlcluster render` wrote")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def body() -> None:
+        if (from_dir is None) != (to_dir is None):
+            raise ConfigError.one("--from/--to", "", str(from_dir or to_dir), "give both folders, or neither")
+        if from_dir is not None and to_dir is not None:
+            title, old, new = f"{from_dir} → {to_dir}", load(from_dir), load(to_dir)
+            labels = (str(from_dir), str(to_dir))
+        else:
+            if profile and stack:
+                raise ConfigError.one("--profile/--stack", "", f"{profile} / {stack}", "give one")
+            root = project_root()
+            base_rev = base or default_base(root)
+            args = [*(["--stack", stack] if stack else ["--profile", profile or "local"]),
+                    *[f"--set={s}" for s in set_ or ()]]
+            with tempfile.TemporaryDirectory(prefix="mlcluster-diff-") as tmp:
+                with err.status("rendering both revisions…") if err.is_terminal else _nothing():
+                    render_revision(root, base_rev, args, Path(tmp) / "base")
+                    render_revision(root, head, args, Path(tmp) / "head")
+                old, new = load(Path(tmp) / "base"), load(Path(tmp) / "head")
+            labels = (f"{base or 'merge-base'}@{git(root, 'rev-parse', '--short', base_rev)}",
+                      head or "working tree")
+            title = stack or profile or "local"
+        result = compare(old, new, *labels)
+        print(report.markdown(result, title) if markdown else report.text(result))
+        if not result.empty:
+            raise typer.Exit(1)
+
+    _guard(body)
+
+
 @app.command("policy-config")
 def policy_config(
     profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,

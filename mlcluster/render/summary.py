@@ -9,6 +9,7 @@ from mlcluster.components.platform import enabled_addons
 from mlcluster.components.tenancy import team_namespace
 from mlcluster.profiles.rules import gpu_capacity
 from mlcluster.render.engine import RenderResult
+from mlcluster.review.replacements import is_stateful, replacing_paths
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
@@ -70,6 +71,19 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
     protected = [r["urn"].rsplit("::", 1)[-1] for r in records if r["options"]["protect"]]
     out += ["## Data safety", ""]
     out += [f"- Protected from deletion: {', '.join(protected) if protected else 'nothing in this profile'}"]
+    stateful = [r for r in records if is_stateful(r["type"]) and r["custom"]]
+    if stateful:
+        out += ["- Stateful resources, and the inputs whose change would replace them (delete, then create). "
+                "`mlcluster diff` flags such a change loudly; `protect` makes `pulumi up` refuse it.", ""]
+        out += _table(["resource", "type", "protected", "replaced by a change to"], [
+            [f"`{r['name']}`", r["type"].rsplit(":", 1)[-1], "yes" if r["options"]["protect"] else "no",
+             ", ".join(f"`{p}`" for p in replacing_paths(r["type"], r["options"].get("replaceOnChanges") or ()))]
+            for r in sorted(stateful, key=lambda r: r["name"])])
+        out += [""]
+    if result.profile.policy.overrides:
+        out += ["- Accepted guardrail exceptions (`policy.overrides`):", ""]
+        out += [f"  - `{o.rule}` on {', '.join(o.resources) or 'every resource'}: {o.reason}"
+                for o in result.profile.policy.overrides]
     out += ["", "## Resources by type", ""]
     counts = Counter(r["type"] for r in records)
     out += _table(["type", "count"], [[f"`{t}`", n] for t, n in sorted(counts.items())])

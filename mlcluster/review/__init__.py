@@ -1,0 +1,1 @@
+"""Reviewing infrastructure changes offline: two renders compared (`mlcluster diff`)."""
