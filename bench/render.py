@@ -47,7 +47,7 @@ def synthetic_pools(pools: int) -> tuple[str, ...]:
         else:
             items.append({"name": f"gpu-{i:03d}", "role": "gpu", "instance_types": ["g5.2xlarge"], "max": 5,
                           "gpu": {"product": "NVIDIA-A10G", "count": 1}})
-    return (f"node_pools={json.dumps(items)}", "tiers=[]", "teams=[]")
+    return (f"node_pools={json.dumps(items)}", "tiers=[]", "teams=[]", "ml.jupyterhub.enabled=false")
 
 
 class _Thing(pulumi.CustomResource):
