@@ -10,6 +10,7 @@ The manifests are built by plain functions (`team_manifests`) so tests can check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -44,8 +45,8 @@ def _policy(name: str, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
             "metadata": objects.metadata(name, ns), "spec": {"podSelector": {}, **spec}}
 
 
-def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: list[str],
-                     service_namespaces: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: Sequence[str],
+                     service_namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Ingress only from the team itself and from platform namespaces that reach into team namespaces
     (monitoring, ingress, notebooks, ray); with restricted egress, out only to DNS, the team, those
     namespaces, the services teams use (e.g. MLflow) and the CIDR allow-list."""
@@ -118,8 +119,8 @@ def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
 
 
 def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
-                   platform_namespaces: list[str], tiers: list[Tier] | None = None,
-                   service_namespaces: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+                   platform_namespaces: Sequence[str], tiers: list[Tier] | None = None,
+                   service_namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
     quota = team.quota
@@ -153,7 +154,7 @@ class TeamSpace(pulumi.ComponentResource):
     """One team's namespace and everything that fences it."""
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
-                 tiers: list[Tier], local_queue: bool = False, service_namespaces: list[str] = (),  # type: ignore[assignment]
+                 tiers: list[Tier], local_queue: bool = False, service_namespaces: Sequence[str] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)

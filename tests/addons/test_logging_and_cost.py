@@ -1,4 +1,5 @@
-"""Logging (Loki + Fluent Bit) and cost (OpenCost): wired to each other and to the platform's Prometheus."""
+"""Logging (Loki + Fluent Bit) and cost (OpenCost): wired to each other and to the platform's Prometheus.
+(Their values are checked against the charts with every other release in tests/addons/test_chart_values.py.)"""
 
 from __future__ import annotations
 
@@ -10,21 +11,10 @@ import yaml
 from mlcluster.errors import ConfigError
 from mlcluster.profiles.effective import load_profile
 from tests.conftest import rendered_profile, rendered_stack
-from tests.upstream import unknown_value_keys
 
 
 def release(rendered, name):
     return yaml.safe_load(rendered.files[f"helm/{name}.yaml"])
-
-
-@pytest.mark.parametrize(("rendered", "name", "chart"), [
-    (lambda: rendered_profile("aws-gpu"), "loki", "loki"),
-    (lambda: rendered_profile("aws-gpu"), "fluent-bit", "fluent-bit"),
-    (lambda: rendered_profile("aws-gpu"), "opencost", "opencost"),
-    (lambda: rendered_stack("lab"), "opencost", "opencost"),
-], ids=["loki", "fluent-bit", "opencost-eks", "opencost-onprem"])
-def test_values_keys_exist_in_the_pinned_charts(rendered, name, chart):
-    assert unknown_value_keys(chart, release(rendered(), name)["values"]) == []
 
 
 def test_loki_keeps_logs_for_the_retention_on_a_volume():
