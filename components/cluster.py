@@ -81,6 +81,10 @@ class AwsFacts:
     cluster_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     artifacts_bucket: pulumi.Input[str] | None
+    vpc_id: pulumi.Input[str] | None = None
+    private_subnet_ids: tuple[pulumi.Input[str], ...] = ()
+    vpc_cidr: str | None = None
+    production: bool = False  # Multi-AZ databases, deletion protection
 
 
 @dataclass(frozen=True)

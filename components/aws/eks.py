@@ -186,7 +186,9 @@ class EksCluster(pulumi.ComponentResource):
             aws=AwsFacts(provider=self.aws_provider, region=s.region, account_id=account, partition=partition,
                          cluster_name=cluster.name,
                          cluster_arn=cluster.arn, kms_key_arn=key.arn,
-                         artifacts_bucket=bucket.bucket if bucket else None),
+                         artifacts_bucket=bucket.bucket if bucket else None,
+                         vpc_id=network.facts.vpc_id, private_subnet_ids=tuple(network.facts.private_subnet_ids),
+                         vpc_cidr=s.vpc.cidr, production=s.production),
             ready=(*after_nodes, *classes),
         )
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,

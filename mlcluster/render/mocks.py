@@ -77,6 +77,12 @@ def _aws_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         state.update(latestVersion=1)
     elif typ == "aws:ec2/placementGroup:PlacementGroup":
         state.update(name=inputs.get("name", name))
+    elif typ == "aws:rds/instance:Instance":
+        identifier = inputs.get("identifier", name)
+        address = f"{identifier}.{_digest(identifier, 12)}.{region}.rds.amazonaws.com"
+        state.update(address=address, endpoint=f"{address}:{inputs.get('port', 5432)}")
+    elif typ == "aws:rds/subnetGroup:SubnetGroup":
+        state.update(name=inputs.get("name", name))
     return state
 
 

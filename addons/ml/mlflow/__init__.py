@@ -1,8 +1,9 @@
 """MLflow: tracking server and model registry, the same on every substrate except where bytes are kept.
 
-- Runs and registry in PostgreSQL: a CloudNativePG `Cluster` in MLflow's namespace, its volumes on the Retain
-  class, its credentials generated (pulumi-random) and delivered as a platform secret. The Cluster is
-  protected: `pulumi destroy` stops at it.
+- Runs and registry in PostgreSQL: a CloudNativePG `Cluster` in MLflow's namespace (volumes on the Retain
+  class), or on eks optionally Amazon RDS (encrypted, private, Multi-AZ in production, deletion protection
+  and final snapshot). Either way its credentials are generated (pulumi-random) and delivered as a platform
+  secret, and the database is protected: `pulumi destroy` stops at it.
 - Artifacts proxied through the server (clients need no storage credentials) to: the S3 artifacts bucket on
   eks (prefix `mlflow/`, through a Pod Identity role limited to that prefix), the site's S3-compatible store
   elsewhere (its own bucket and credentials), or a protected Retain volume when there is neither.
@@ -12,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_random as random
@@ -22,6 +23,7 @@ from mlcluster.addons.base import Addon
 from mlcluster.addons.gateway import route_manifest
 from mlcluster.addons.postgres import database_cluster, read_write_host
 from mlcluster.components import k8s as objects
+from mlcluster.components.aws.database import PostgresInstance
 from mlcluster.components.aws.iam import bucket_prefix_role
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
 
@@ -38,6 +40,10 @@ PORT = 5000
 
 class MlflowSettings(AddonSettings):
     namespace: DnsLabel = "mlflow"
+    database: Literal["cnpg", "rds"] = Field(
+        "cnpg", description="cnpg: PostgreSQL in the cluster (CloudNativePG); rds: Amazon RDS (eks only).")
+    rds_instance_class: str = Field("db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$",
+                                    description="rds: the instance class.")
     db_instances: int = Field(1, ge=1, le=5, description="PostgreSQL instances (3 for a primary with two "
                                                          "replicas and automatic failover).")
     db_storage_gib: int = Field(20, ge=1, le=16384)
@@ -62,31 +68,48 @@ class Mlflow(Addon):
     description = "MLflow tracking and registry: PostgreSQL (CloudNativePG), artifacts on S3 or a volume."
     Settings = MlflowSettings
     requires = ("postgres", "object_store", "storage", "secrets", "gateway")
-    needs = {"postgres": "MLflow keeps runs and the registry in PostgreSQL run by CloudNativePG"}
     serves_teams = True  # notebooks and jobs log to it; it never connects into team namespaces
     object_store_bucket = "mlflow"
 
     @classmethod
     def check(cls, profile: ProfileBase, settings: MlflowSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        found: list[tuple[tuple, object, str]] = []
         if settings.expose and not profile.addons.gateway.enabled:  # type: ignore[attr-defined]
-            return [(("ml", "mlflow", "expose"), True, "exposing MLflow needs addons.gateway")]
-        return []
+            found.append((("ml", "mlflow", "expose"), True, "exposing MLflow needs addons.gateway"))
+        if settings.database == "rds" and profile.substrate.kind != "eks":
+            found.append((("ml", "mlflow", "database"), "rds", "RDS is an eks option; allowed here: cnpg"))
+        if settings.database == "cnpg" and not profile.addons.postgres.enabled:  # type: ignore[attr-defined]
+            found.append((("ml", "mlflow", "database"), "cnpg", "the in-cluster database needs addons.postgres "
+                          "(CloudNativePG); turn it on, or use rds on eks"))
+        return found
 
     def build(self) -> dict[str, Any]:
         settings: MlflowSettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
         opts = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword(f"{self.key}-db-password", length=32, special=False, opts=opts)
+        password = pulumi.Output.secret(
+            random.RandomPassword(f"{self.key}-db-password", length=32, special=False, opts=opts).result)
         credentials = self.platform_secret("db-credentials", DB_SECRET, settings.namespace,
-                                           {"username": DATABASE, "password": pulumi.Output.secret(password.result)},
+                                           {"username": DATABASE, "password": password},
                                            depends_on=[ns], type_="kubernetes.io/basic-auth")
-        db = self.apply("db", database_cluster(
-            DB_CLUSTER, settings.namespace, database=DATABASE, owner=DATABASE, secret=DB_SECRET,
-            instances=settings.db_instances, storage_gib=settings.db_storage_gib,
-            storage_class=self.cluster.user_data_storage_class), depends_on=[credentials], protect=True)
+        db: pulumi.Resource
+        db_host: pulumi.Input[str]
+        if settings.database == "rds":
+            facts = self.cluster.aws
+            assert facts is not None  # check(): eks only
+            rds = PostgresInstance(f"{self.cluster.name}-mlflow", facts=facts, database=DATABASE, username=DATABASE,
+                                   password=password, instance_class=settings.rds_instance_class,
+                                   storage_gib=settings.db_storage_gib, opts=pulumi.ResourceOptions(parent=self))
+            db, db_host = rds, rds.instance.address
+        else:
+            db = self.apply("db", database_cluster(
+                DB_CLUSTER, settings.namespace, database=DATABASE, owner=DATABASE, secret=DB_SECRET,
+                instances=settings.db_instances, storage_gib=settings.db_storage_gib,
+                storage_class=self.cluster.user_data_storage_class), depends_on=[credentials], protect=True)
+            db_host = read_write_host(DB_CLUSTER, settings.namespace)
 
         store = artifact_store(self.profile, self.cluster)
-        after: list[pulumi.Resource] = [ns, db]
+        after: list[pulumi.Resource] = [ns, db, credentials]
         context: dict[str, Any] = {"store": store, "s3_secret": S3_SECRET, "pvc": ARTIFACTS_PVC,
                                    "mount": ARTIFACTS_MOUNT, "endpoint": None, "bucket": None}
         if store == "s3":
@@ -100,10 +123,11 @@ class Mlflow(Addon):
             context.update(bucket=access.bucket, prefix="", endpoint=access.endpoint)
         else:
             after.append(self.apply("artifacts", self._artifact_volume(settings), depends_on=[ns], protect=True))
-        values = self.values(service_account=SERVICE_ACCOUNT, db_host=read_write_host(DB_CLUSTER, settings.namespace),
-                             database=DATABASE, db_secret=DB_SECRET,
+        values = self.values(service_account=SERVICE_ACCOUNT, db_host="(set below)", database=DATABASE,
+                             db_secret=DB_SECRET,
                              monitoring=bool(self.profile.addons.monitoring.enabled),  # type: ignore[attr-defined]
                              **context)
+        values["backendStore"]["postgres"]["host"] = db_host  # an Output for RDS: set after rendering
         if store == "s3":
             values["artifactRoot"]["s3"]["bucket"] = self.cluster.aws.artifacts_bucket  # type: ignore[union-attr]
         release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after)

@@ -20,17 +20,50 @@ def resources(rendered):
 
 
 def test_database_is_a_protected_cloudnativepg_cluster_on_the_retain_class():
-    for rendered, retain in ((rendered_profile("aws-gpu"), "gp3-retain"), (rendered_stack("lab"), "local-path-retain")):
+    for rendered, retain, instances in ((rendered_stack("lab"), "local-path-retain", 3),
+                                        (rendered_profile("aws-dev"), "gp3-retain", 1)):
         cluster = yaml.safe_load(rendered.files["manifests/mlflow/cluster-mlflow-db.yaml"])
         validate_custom_resource(cluster)
         assert cluster["spec"]["storage"]["storageClass"] == retain
         assert cluster["spec"]["bootstrap"]["initdb"] == {"database": "mlflow", "owner": "mlflow",
                                                           "secret": {"name": "mlflow-db-credentials"}}
-        assert cluster["spec"]["instances"] == 3
+        assert cluster["spec"]["instances"] == instances
         assert resources(rendered)["mlflow-db"]["options"]["protect"] is True
         v = values(rendered)["backendStore"]
         assert v["postgres"]["host"] == "mlflow-db-rw.mlflow.svc.cluster.local"
         assert v["existingDatabaseSecret"]["name"] == "mlflow-db-credentials"
+
+
+def test_rds_on_eks_is_encrypted_private_multi_az_and_protected():
+    r = rendered_profile("aws-gpu")
+    (db,) = [x for x in resources(r).values() if x["type"] == "aws:rds/instance:Instance"]
+    i = db["inputs"]
+    assert (i["engine"], i["storageEncrypted"], i["publiclyAccessible"]) == ("postgres", True, False)
+    assert i["multiAz"] is True  # a production profile
+    assert i["kmsKeyId"].startswith("arn:aws:kms:") and i["deletionProtection"] is True
+    assert i["skipFinalSnapshot"] is False and i["backupRetentionPeriod"] == 14 and i["password"] == "[secret]"
+    assert db["options"]["protect"] is True
+    group = next(x for x in resources(r).values() if x["type"] == "aws:ec2/securityGroup:SecurityGroup"
+                 and x["name"].endswith("-mlflow-postgres"))
+    assert group["inputs"]["ingress"] == [{"cidrBlocks": ["10.0.0.0/16"], "description": "PostgreSQL from the VPC "
+                                           "(nodes and pods)", "fromPort": 5432, "protocol": "tcp", "toPort": 5432}]
+    assert group["inputs"]["egress"] == []
+    assert values(r)["backendStore"]["postgres"]["host"].endswith(".us-east-1.rds.amazonaws.com")
+    assert not [p for p in r.files if "cluster-mlflow-db" in p]  # no in-cluster database beside it
+
+
+def test_rds_is_an_eks_option_and_cnpg_needs_its_operator():
+    import pytest
+
+    from mlcluster.errors import ConfigError
+    from mlcluster.profiles.effective import load_profile
+
+    with pytest.raises(ConfigError) as err:
+        load_profile("onprem-gpu", sets=("ml.mlflow.database=rds",))
+    assert "eks option" in err.value.problems[0].allowed
+    with pytest.raises(ConfigError) as err:
+        load_profile("local", sets=("addons.postgres.enabled=false",))
+    assert "CloudNativePG" in err.value.problems[0].allowed
 
 
 def test_database_credentials_are_generated_basic_auth():
