@@ -22,6 +22,7 @@ GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 POOL_LABEL = "mlcluster.io/pool"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+EFA_LABEL = "vpc.amazonaws.com/efa.present"  # the EFA device plugin runs where this is "true"
 
 # Host-level agents (node-exporter now; GPU device plugin / operator later) need host namespaces and
 # host paths. They share this one namespace, the only one labelled Pod Security `privileged`.
@@ -59,6 +60,8 @@ class PoolFacts:
             labels.setdefault(DEVICE_PLUGIN_CONFIG_LABEL, pool.name)  # the device plugin's per-pool config
             if pool.sharing.mode == "mig" and pool.sharing.mig_layout:  # the MIG manager partitions by it
                 labels.setdefault(MIG_CONFIG_LABEL, pool.sharing.mig_layout)
+            if pool.efa:
+                labels.setdefault(EFA_LABEL, "true")
             if not any(t["key"] == GPU_TAINT_KEY for t in taints):
                 taints.append({"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"})
         return cls(

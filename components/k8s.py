@@ -33,6 +33,7 @@ _TYPED: dict[tuple[str, str], Any] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
     ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
 }
 

@@ -47,7 +47,7 @@ def _strip(text):
 def test_data_scientists_page_shows_the_examples_verbatim():
     page = (ROOT / "docs" / "data-scientists.md").read_text()
     blocks = [_strip(b) for b in _blocks(page)]
-    for name in ("trainjob-2gpu.yaml", "inference-gpu.yaml"):
+    for name in ("trainjob-2gpu.yaml", "trainjob-efa.yaml", "inference-gpu.yaml"):
         assert _strip((EXAMPLES / name).read_text()) in blocks, name
     assert "docs/data-scientists.md" in (ROOT / "README.md").read_text()
 
@@ -81,3 +81,28 @@ def test_inference_example_is_valid_and_fits_the_team():
     limits = service["spec"]["predictor"]["model"]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] <= int(ceiling["nvidia.com/gpu"])
     assert "helm/kserve.yaml" in r.files
+
+
+def test_efa_example_lands_on_the_efa_pool_with_its_devices():
+    from tests.upstream import validate_custom_resource
+
+    job = yaml.safe_load((EXAMPLES / "trainjob-efa.yaml").read_text())
+    validate_custom_resource(job)
+    r = rendered_profile("aws-gpu")
+    limits = job["spec"]["trainer"]["resourcesPerNode"]["limits"]
+    eight = next(t for t in r.result.profile.tiers if t.name == "gpu-8")
+    assert (limits["nvidia.com/gpu"], limits["cpu"], limits["memory"]) == (eight.gpu, eight.cpu, eight.memory)
+    plugin = yaml.safe_load(r.files["manifests/kube-system/daemonset-aws-efa-k8s-device-plugin.yaml"])
+    selector = plugin["spec"]["template"]["spec"]["nodeSelector"]
+    import json
+
+    resources = json.loads(r.files["resources.json"])["resources"]
+    groups = [x for x in resources if x["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    efa_groups = [g["inputs"]["nodeGroupName"] for g in groups
+                  if all(g["inputs"]["labels"].get(k) == v for k, v in selector.items())]
+    assert efa_groups == ["gpu-h100"]  # the plugin runs on the EFA pool only
+    kueue = yaml.safe_load(yaml.safe_load(r.files["helm/kueue.yaml"])["values"]["managerConfig"][
+        "controllerManagerConfigYaml"])
+    assert "vpc.amazonaws.com/efa" in kueue["resources"]["excludeResourcePrefixes"]  # admissible despite EFA
+    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
+    assert env["FI_PROVIDER"] == "efa"

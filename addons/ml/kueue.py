@@ -31,6 +31,7 @@ PRIORITIES = {  # WorkloadPriorityClass name → (value, description)
     "training": (500, "Training runs."),
     "batch": (100, "Batch and sweep jobs: run on idle capacity, first to be preempted."),
 }
+UNQUOTED_RESOURCES = ("vpc.amazonaws.com/efa",)
 FRAMEWORKS = ["batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob", "ray.io/rayjob",
               "ray.io/raycluster", "ray.io/rayservice"]
 
@@ -158,6 +159,8 @@ def manager_config(settings: KueueSettings) -> str:
                              "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60,
                                                    "backoffMaxSeconds": 3600}},
         "integrations": {"frameworks": list(FRAMEWORKS)},
+        # Devices that are not quota (EFA interfaces come with the node): a job asking for them stays admissible.
+        "resources": {"excludeResourcePrefixes": list(UNQUOTED_RESOURCES)},
     }
     if settings.manage_unlabelled_jobs:
         config["manageJobsWithoutQueueName"] = True

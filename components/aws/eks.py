@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlcluster.components import k8s as objects
+from mlcluster.components.aws import efa
 from mlcluster.components.aws.autoscaler import ClusterAutoscaler, autoscaled
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.aws.karpenter import Karpenter
@@ -165,6 +166,9 @@ class EksCluster(pulumi.ComponentResource):
                 partition=partition, kubernetes_version=profile.kubernetes.version, system_pool=system,
                 k8s_provider=provider, depends_on=[*after_nodes, *admin_links],
                 opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider})).deployment)
+        if any(p.efa for p in profile.node_pools):  # RDMA for multi-node training: vpc.amazonaws.com/efa
+            after_nodes.append(objects.apply("efa-device-plugin", efa.manifest(s.region), provider,
+                                             pulumi.ResourceOptions(parent=self, depends_on=list(after_nodes))))
         karpenter_pools = [p for p in profile.node_pools if p.provisioner == "karpenter"]
         if s.karpenter.enabled:
             after_nodes.append(Karpenter(
