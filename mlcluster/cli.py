@@ -200,7 +200,7 @@ def check(
     list_rules: Annotated[bool, typer.Option("--rules", help="List the rules and exit.")] = False,
 ) -> None:
     """Evaluate the guardrails (../shared/checks.md) on a render, exactly as the CrossGuard pack does."""
-    from mlcluster.policy import Override, evaluate, from_records, rules
+    from mlcluster.policy import evaluate, from_records, overrides_of, rules
     from mlcluster.policy import report as reports
 
     if list_rules:
@@ -212,9 +212,7 @@ def check(
 
     def body() -> None:
         name, data = _render_records(profile, stack, tuple(set_ or ()), render_dir)
-        overrides = [Override(o["rule"], o["reason"], tuple(o.get("resources") or ()))
-                     for o in (data.get("policy") or {}).get("overrides") or []]
-        report = evaluate(from_records(data["resources"]), overrides)
+        report = evaluate(from_records(data["resources"]), overrides_of(data))
         threshold = None if fail_on == "none" else fail_on
         if markdown:
             print(reports.markdown(report, name, threshold))  # type: ignore[arg-type]
@@ -297,14 +295,12 @@ def policy_config(
     `pulumi preview --policy-pack policies --policy-pack-config <file>`."""
     import json
 
-    from mlcluster.policy import Override
+    from mlcluster.policy import overrides_of
     from mlcluster.policy.crossguard import config
 
     def body() -> None:
         _, data = _render_records(profile, stack, tuple(set_ or ()), None)
-        overrides = [Override(o["rule"], o["reason"], tuple(o.get("resources") or ()))
-                     for o in (data.get("policy") or {}).get("overrides") or []]
-        print(json.dumps(config(overrides), indent=2, sort_keys=True))
+        print(json.dumps(config(overrides_of(data)), indent=2, sort_keys=True))
 
     _guard(body)
 

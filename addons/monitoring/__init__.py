@@ -60,7 +60,7 @@ def rule_groups(profile: ProfileBase) -> dict[str, list[dict[str, Any]]]:
 def dashboard_set(profile: ProfileBase) -> dict[str, dict[str, Any]]:
     if not gpu_metrics(profile):
         return {}
-    cost = bool(getattr(profile.addons, "cost", None) and profile.addons.cost.enabled)  # type: ignore[attr-defined]
+    cost = bool(profile.addons.cost.enabled)  # type: ignore[attr-defined]
     boards = {"gpu-fleet": dashboards.gpu_fleet()}
     if profile.teams:
         boards["gpu-teams"] = dashboards.gpu_by_team(team_pattern(profile) or ".*", cost)

@@ -42,4 +42,10 @@ def from_records(records: list[dict[str, Any]]) -> list[Resource]:
             for r in records if r.get("custom")]
 
 
-__all__ = ["Finding", "Override", "Report", "Resource", "Rule", "evaluate", "from_records", "rules"]
+def overrides_of(render: dict[str, Any]) -> list[Override]:
+    """The accepted exceptions a render recorded (resources.json `policy.overrides`)."""
+    return [Override(o["rule"], o["reason"], tuple(o.get("resources") or ()))
+            for o in (render.get("policy") or {}).get("overrides") or []]
+
+
+__all__ = ["Finding", "Override", "Report", "Resource", "Rule", "evaluate", "from_records", "overrides_of", "rules"]
