@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from pulumi.runtime import rpc
 from mlcluster.render import summary
 from mlcluster.render.engine import Registration, RenderResult
 from mlcluster.render.kubevalidate import validate_manifests
+from mlcluster.safewrite import MARKER_TEXT, RENDER_MARKER, check_render_target
 
 REDACTED = "[secret]"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -95,7 +97,8 @@ def resource_records(result: RenderResult) -> list[dict[str, Any]]:
     ]
 
 
-def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
+def build_tree(result: RenderResult, header_notes: list[str],
+               progress: Callable[[str], None] = lambda stage: None) -> dict[str, str]:
     """Every file of the render tree, path → content. Raises RenderError on invalid objects."""
     files: dict[str, str] = {}
     records = resource_records(result)
@@ -113,6 +116,7 @@ def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
             if path in manifests:
                 raise ValueError(f"two objects render to {path}")
             manifests[path] = manifest
+    progress(f"validating {len(manifests)} Kubernetes objects (kubernetes-validate, strict)")
     validate_manifests(manifests, result.profile.kubernetes.version)
     for path, manifest in manifests.items():
         files[path] = _dump_yaml(manifest)
@@ -148,16 +152,18 @@ def build_tree(result: RenderResult, header_notes: list[str]) -> dict[str, str]:
     return files
 
 
-def write_tree(files: dict[str, str], out: Path) -> None:
-    """Write all files to a temporary sibling of `out`, then swap it into place."""
-    out = out.resolve()
+def write_tree(files: dict[str, str], out: Path) -> Path:
+    """Write all files to a temporary sibling of `out`, then swap it into place. `out` must be new, empty or
+    an earlier render (see `mlcluster.safewrite`); anything else raises ConfigError before anything is touched."""
+    out = check_render_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        for rel, content in sorted(files.items()):
+        for rel, content in sorted({**files, RENDER_MARKER: MARKER_TEXT}.items()):
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
+        check_render_target(out)  # again, right before the swap: nothing may have appeared there meanwhile
         old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -168,3 +174,4 @@ def write_tree(files: dict[str, str], out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return out

@@ -11,6 +11,7 @@ from mlcluster.profiles.loader import shipped_profiles
 from mlcluster.render import available_stacks, render, writer
 from mlcluster.render.kubevalidate import RenderError, validate_manifests
 from mlcluster.render.mocks import fake_secret
+from mlcluster.safewrite import RENDER_MARKER
 from tests.conftest import ROOT, rendered_profile, rendered_stack
 
 # Every shipped profile and every stack file: what users can render is what the tests render.
@@ -28,7 +29,8 @@ def test_render_writes_the_four_outputs(kind, name, tmp_path):
     out = tmp_path / "out"
     assert (out / "resources.json").is_file() and (out / "SUMMARY.md").is_file()
     assert list((out / "manifests").rglob("*.yaml")) and list((out / "helm").glob("*.yaml"))
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(files)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted([*files, RENDER_MARKER]), "the render, and the marker that lets the next render replace it"
 
 
 def test_render_is_byte_identical_run_to_run():
@@ -140,3 +142,12 @@ def test_custom_resources_validate_against_upstream_crds(kind, name):
             manifest = yaml.safe_load(text)
             if is_custom(manifest):
                 validate_custom_resource(manifest)
+
+
+def test_summary_counts_physical_gpus_and_schedulable_slices_apart():
+    """SUMMARY.md said "GPU capacity at max size: 104" for onprem-gpu's 32 physical GPUs (slices counted as GPUs)."""
+    from tests.conftest import rendered_profile
+
+    summary = rendered_profile("onprem-gpu").files["SUMMARY.md"]
+    assert "**GPUs at max size:** 32 physical, offered as" in summary
+    assert "| gpu-h100-mig | gpu | NVIDIA-H100-80GB-HBM3 | 8 | 56 | mig |" in summary
