@@ -30,6 +30,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "sshPrivateKey": ("secret string", "SSH private key for the inventory's hosts (substrate baremetal)"),
     "alertReceivers": ("secret object", "Alertmanager receiver name → Slack/webhook URL or PagerDuty routing key"),
     "oidcClientSecret": ("secret string", "OAuth client secret for the tools' login (JupyterHub)"),
+    "e2e": ("object", "test harness only (stacks/Pulumi.e2e.yaml): local stub charts and skipAwait"),
 }
 SECRET_KEYS = frozenset({"kubeconfig", "sshPrivateKey", "alertReceivers", "oidcClientSecret"})
 SECRET_PLACEHOLDER = "[secret]"
@@ -41,6 +42,31 @@ OVERRIDE_LINES: contextvars.ContextVar[dict[Path_, int] | None] = contextvars.Co
     "mlcluster_override_lines", default=None)
 INVENTORY_LINES: contextvars.ContextVar[dict[Path_, int] | None] = contextvars.ContextVar(
     "mlcluster_inventory_lines", default=None)
+
+
+@dataclass(frozen=True)
+class E2eSettings:
+    """What the real-engine loop (tests/e2e, stacks/Pulumi.e2e.yaml) changes, and nothing else: a control plane
+    with no nodes and no chart repository. Helm releases install stub charts holding the pinned CRDs (written by
+    the test into `local_charts`), and `skip_await` stops the provider waiting for workloads to become ready."""
+
+    local_charts: str | None = None
+    skip_await: bool = False
+
+    def chart(self, name: str) -> str | None:
+        if not self.local_charts:
+            return None
+        path = Path(self.local_charts) / name
+        return str(path.resolve()) if (path / "Chart.yaml").is_file() else None
+
+    @classmethod
+    def parse(cls, source: str, raw: object) -> E2eSettings | None:
+        if not raw:
+            return None
+        if not isinstance(raw, dict) or set(raw) - {"local_charts", "skip_await"}:
+            raise ConfigError.one(source, f"{PROJECT}:e2e", raw, "allowed keys: local_charts (a folder of charts), "
+                                  "skip_await (true/false); it is for stacks/Pulumi.e2e.yaml only")
+        return cls(local_charts=raw.get("local_charts"), skip_await=bool(raw.get("skip_await")))
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class StackSettings:
     alert_receivers: dict[str, pulumi.Output[str]] | None = None
     alert_receiver_names_known: bool = True
     oidc_client_secret: pulumi.Output[str] | None = None  # secret
+    e2e: E2eSettings | None = None  # only the real-engine test stack sets it
 
     @classmethod
     def from_pulumi_config(cls) -> StackSettings:
@@ -77,14 +104,15 @@ class StackSettings:
         return cls(
             stack=stack, source=source, profile=profile, overrides=overrides,
             override_lines=OVERRIDE_LINES.get() or {},
-            kube_context=config.get("kubeContext"),
+            kube_context=config.get("kubeContext") or None,  # Pulumi.yaml's default is ""
             kubeconfig=config.get_secret("kubeconfig"),
-            inventory=config.get_object("inventory"),
+            inventory=config.get_object("inventory") or None,  # Pulumi.yaml's default is {}
             inventory_lines=INVENTORY_LINES.get() or {},
             ssh_private_key=config.get_secret("sshPrivateKey"),
             alert_receivers=alert_receivers,
             alert_receiver_names_known=alert_names_known,
             oidc_client_secret=config.get_secret("oidcClientSecret"),
+            e2e=E2eSettings.parse(source, config.get_object("e2e")),
         )
 
 
@@ -157,7 +185,7 @@ def read_stack_file(path: Path, display: str | None = None) -> StackFile:
             raise ConfigError.one(shown, f"config.{key}", "<plain text>",
                                   f"`{key}` holds credentials: set it with `pulumi config set --secret {name} …`",
                                   line=line)
-        if namespace == PROJECT and name in ("overrides", "inventory") and not isinstance(value, dict):
+        if namespace == PROJECT and name in ("overrides", "inventory", "e2e") and not isinstance(value, dict):
             raise ConfigError.one(shown, f"config.{key}", value, "allowed is a mapping of profile fields", line=line)
         if namespace == PROJECT and name in ("profile", "kubeContext") and not isinstance(value, str):
             raise ConfigError.one(shown, f"config.{key}", value, "allowed is a string", line=line)
