@@ -100,16 +100,19 @@ def allowed_tiers(team: Team, tiers: list[Tier]) -> list[Tier]:
 
 
 def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
-    """The LimitRange for containers: small defaults, and a ceiling at the team's largest tier, so the tiers
-    defined once in the profile bound what a single pod can take (quota bounds the namespace)."""
+    """The LimitRange for containers: small CPU/memory defaults for containers that state nothing, and a
+    ceiling at the team's largest tier, so the tiers bound what a single container can take.
+
+    GPUs are deliberately absent. The API server turns a `max` without a `default` into a default
+    (`SetDefaults_LimitRangeItem`), which would give every container that asks for no GPU the maximum; and any
+    GPU default would make Kueue count a limits-only GPU job at that default instead of its limit
+    (`mlcluster.semantics.limits`). GPUs per workload are bounded by the team's queue and quota instead."""
     limits: dict[str, Any] = {"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST),
                               "default": dict(DEFAULT_LIMIT)}
     usable = allowed_tiers(team, tiers)
     if usable:
         limits["max"] = {"cpu": quantity.largest([t.cpu for t in usable]),
                          "memory": quantity.largest([t.memory for t in usable])}
-        top_gpu = max(t.gpu for t in usable)
-        limits["max"][GPU_RESOURCE] = str(top_gpu)
         for key, cap in (("cpu", limits["max"]["cpu"]), ("memory", limits["max"]["memory"])):
             if quantity.value(limits["default"][key]) > quantity.value(cap):
                 limits["default"][key] = cap
