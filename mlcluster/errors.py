@@ -17,7 +17,10 @@ EXIT_BAD_INPUT = 2
 
 
 def _show(value: Any) -> str:
-    """A short, single-line rendering of the offending value."""
+    """A short, single-line rendering of the offending value (numbers as the user wrote them)."""
+    raw = getattr(value, "raw", None)
+    if isinstance(raw, str):
+        return raw
     try:
         text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError):

@@ -21,6 +21,27 @@ Path_ = tuple[str | int, ...]
 _SCALARS = yaml.SafeLoader("")
 
 
+class YamlFloat(float):
+    """A number YAML read from an unquoted scalar, remembering how it was written: `1.30` is the float 1.3,
+    but a field that takes text (a Kubernetes version) wants "1.30", exactly as the user typed it."""
+
+    raw: str
+
+    def __new__(cls, value: float, raw: str) -> YamlFloat:
+        made = super().__new__(cls, value)
+        made.raw = raw
+        return made
+
+
+def as_written(value: object) -> object:
+    """For text fields: an unquoted number becomes the text the user wrote (`1.30` → "1.30")."""
+    if isinstance(value, YamlFloat):
+        return value.raw
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def dotted(path: Path_) -> str:
     """`("node_pools", 1, "max")` → `node_pools[1].max`."""
     out = ""
@@ -73,7 +94,10 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node, deep=True)
+    value = _SCALARS.construct_object(node, deep=True)
+    if isinstance(value, float) and isinstance(node, yaml.ScalarNode):
+        return YamlFloat(value, node.value)
+    return value
 
 
 def parse(text: str, file: str) -> Source:

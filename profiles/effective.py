@@ -6,6 +6,7 @@ registry, so adding an add-on never touches this package.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import typing
 from collections.abc import Iterable
@@ -127,14 +128,44 @@ def _problem(layered: Layered, path: Path_, value: Any, allowed: str, *, missing
     return Problem(origin.file, dotted(path), value, allowed, origin.line, has_value=not missing)
 
 
+def _misspelt(layered: Layered, loc: Path_, reported: set[Path_]) -> Problem | None:
+    """An item a later layer appended to a named list (a team, a pool) that is missing required fields was most
+    likely meant to change an existing item: say which, instead of listing the new item's missing fields."""
+    for path, name, existing in layered.added:
+        if loc[: len(path)] != path or not existing:
+            continue
+        guess = difflib.get_close_matches(name, existing, n=1, cutoff=0.6)
+        if not guess:
+            return None  # a new item indeed: its missing fields are the story
+        if path in reported:
+            return None
+        reported.add(path)
+        section = str(path[-2])
+        what = {"teams": "team", "node_pools": "node pool", "tiers": "tier"}.get(section, f"{section} item")
+        origin = layered.origin((*path, "name"))
+        return Problem(origin.file, dotted((*path, "name")), name,
+                       f"there is no {what} '{name}' to change ({section}: {', '.join(existing)}); did you mean "
+                       f"'{guess[0]}'? (a new {what} needs all its required fields)", origin.line)
+    return None
+
+
 def validate(layered: Layered) -> ProfileBase:
     """Model-check then rule-check; every problem is reported at once, each with its file and line."""
     try:
         profile = profile_model().model_validate(layered.data)
     except pydantic.ValidationError as exc:
         problems = []
-        for error in exc.errors(include_url=False):
+        reported: set[Path_] = set()
+        errors = exc.errors(include_url=False)
+        incomplete = {tuple(e["loc"])[:2] for e in errors if e["type"] == "missing"}
+        for error in errors:
             loc = tuple(error["loc"])
+            if loc[:2] in incomplete and any(loc[: len(p)] == p for p, _, _ in layered.added):
+                found = _misspelt(layered, loc, reported)
+                if found is not None:
+                    problems.append(found)
+                if any(loc[: len(p)] == p for p in reported):
+                    continue
             if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 # A discriminated union (substrate): point at its `kind` and list the kinds.
                 ctx = error.get("ctx", {})

@@ -9,7 +9,7 @@ file and line it came from, so a validation error points at the layer that set t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class Layered:
 
     data: dict[str, Any]
     origins: dict[Path_, Origin]
+    # Items a later layer appended to a list merged by name: (their path, name, the names already there).
+    # When such an item fails validation, the likelier story is a misspelt name, and the error says so.
+    added: list[tuple[Path_, str, list[str]]] = field(default_factory=list)
 
     def origin(self, path: Path_) -> Origin:
         for cut in range(len(path), -1, -1):
@@ -94,12 +97,13 @@ def _record(value: Any, src_path: Path_, out_path: Path_, source: Source, origin
 
 
 def _merge(
-    base: Any, over: Any, src_path: Path_, out_path: Path_, source: Source, origins: dict[Path_, Origin]
+    base: Any, over: Any, src_path: Path_, out_path: Path_, source: Source, origins: dict[Path_, Origin],
+    added: list[tuple[Path_, str, list[str]]] | None = None,
 ) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
         merged = dict(base)
         for key, value in over.items():
-            merged[key] = _merge(base.get(key), value, (*src_path, key), (*out_path, key), source, origins)
+            merged[key] = _merge(base.get(key), value, (*src_path, key), (*out_path, key), source, origins, added)
         origins.setdefault(out_path, Origin(source.file, source.line_of(src_path)))
         return merged
     if _named_list(base) and _named_list(over):
@@ -108,10 +112,12 @@ def _merge(
         for j, item in enumerate(over):
             if item["name"] in by_name:
                 i = by_name[item["name"]]
-                merged_list[i] = _merge(base[i], item, (*src_path, j), (*out_path, i), source, origins)
+                merged_list[i] = _merge(base[i], item, (*src_path, j), (*out_path, i), source, origins, added)
             else:
                 merged_list.append(item)
                 _record(item, (*src_path, j), (*out_path, len(merged_list) - 1), source, origins)
+                if added is not None:
+                    added.append(((*out_path, len(merged_list) - 1), item["name"], list(by_name)))
         return merged_list
     # Replacement: forget the origins of whatever was under this path before.
     _forget_below(origins, out_path)
@@ -133,8 +139,8 @@ def merge_layer(layered: Layered, source: Source, at: Path_ = ()) -> Layered:
         raise ConfigError.one(
             source.file, dotted(at), data, "allowed is a mapping of profile fields", line=source.line_of(())
         )
-    merged = _merge(layered.data, data, (), at, source, layered.origins)
-    return Layered(merged, layered.origins)
+    merged = _merge(layered.data, data, (), at, source, layered.origins, layered.added)
+    return Layered(merged, layered.origins, layered.added)
 
 
 def _chain(path: Path, seen: list[str]) -> list[Source]:

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from mlcluster.yamlsource import as_written
+
 # Kubernetes minor versions the toolkit renders and validates for (kubernetes-validate has schemas for each).
 KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37")
 
@@ -77,12 +79,8 @@ def _pinned_image(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
-def _number_as_text(value: object) -> object:
-    """`cpu: 4` in YAML is an int; Kubernetes quantities are strings. Accept both."""
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
+# `cpu: 4` in YAML is an int, `cpu: 0.50` a float; Kubernetes quantities are strings: take them as written.
+Quantity = Annotated[str, BeforeValidator(as_written), AfterValidator(_quantity)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
@@ -281,7 +279,8 @@ class Tenancy(Strict):
 
 
 class Kubernetes(Strict):
-    version: Literal[KUBERNETES_VERSIONS] = "1.35"  # type: ignore[valid-type]
+    version: Annotated[Literal[KUBERNETES_VERSIONS], BeforeValidator(as_written)] = Field(  # type: ignore[valid-type]
+        "1.35", description="Kubernetes minor version. Quoting is optional: an unquoted 1.30 is read as written.")
 
 
 class AddonSettings(Strict):

@@ -127,3 +127,24 @@ def test_profile_name_comes_from_the_file(tmp_path):
         load_profile(child)
     assert err.value.problems[0].field == "name"
     assert load_profile(write(tmp_path, "mine2.yaml", "extends: local\n")).name == "mine2"
+
+
+def test_a_misspelt_team_in_overrides_says_which_team_was_meant():
+    """An override item whose name matches no team used to report the missing fields of a new team."""
+    from mlcluster.errors import ConfigError
+    from mlcluster.profiles.effective import load_profile
+
+    with pytest.raises(ConfigError) as caught:
+        load_profile("local", overrides={"teams": [{"name": "visoin", "quota": {"gpu": 2}}]},
+                     overrides_file="stacks/Pulumi.site.yaml")
+    assert len(caught.value.problems) == 1
+    message = caught.value.render()
+    assert "stacks/Pulumi.site.yaml" in message and "teams[2].name" in message
+    assert "no team 'visoin'" in message and "did you mean 'vision'?" in message and "vision, nlp" in message
+
+
+def test_a_complete_new_team_in_overrides_is_still_a_new_team():
+    from mlcluster.profiles.effective import load_profile
+
+    profile = load_profile("local", overrides={"teams": [{"name": "speech", "quota": {"cpu": "8", "memory": "32Gi"}}]})
+    assert [t.name for t in profile.teams] == ["vision", "nlp", "speech"]

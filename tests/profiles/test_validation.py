@@ -160,3 +160,15 @@ def test_missing_required_field(tmp_path):
     p = one(tmp_path, "teams:\n  - name: extra\n")
     assert p.field == "teams[2].quota" and not p.has_value
     assert p.render().startswith(f"{tmp_path / 'p.yaml'}:3: field 'teams[2].quota' is missing")
+
+
+def test_an_unquoted_version_is_read_as_written(tmp_path):
+    """`version: 1.36` is the float 1.36 to YAML; it used to be refused with "has the value 1.36; allowed:
+    '1.36'", and `1.30` read as 1.3. The number is now taken exactly as the user typed it."""
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: local\nkubernetes: {version: 1.36}\n")
+    assert load_profile(path).kubernetes.version == "1.36"
+    p = one(tmp_path, "kubernetes: {version: 1.30}\n")
+    assert (p.field, p.line) == ("kubernetes.version", 2)
+    assert "1.30" in p.render() and "1.3;" not in p.render() and "'1.32'" in p.allowed
+    assert load_profile("local", sets=("kubernetes.version=1.37",)).kubernetes.version == "1.37"
