@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from mlcluster.profiles.effective import _unwrap, profile_model
+from mlcluster.profiles.effective import _kind, _models, profile_model
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "REFERENCE.md"
+SIGNATURE = "Generated from the profile model by `mlcluster schema`"
 
 
 def _type_name(annotation: Any) -> str:
@@ -49,16 +50,16 @@ def _default(field: Any) -> str:
 
 def reference_text() -> str:
     out = ["# Profile reference", "",
-           "Generated from the profile model by `mlcluster schema`; do not edit by hand. Lists of items with a",
+           f"{SIGNATURE}; do not edit by hand. Lists of items with a",
            "`name` merge by name across `extends:`, stack overrides and `--set`; other lists are replaced.", ""]
     seen: set[type] = set()
-    queue: list[tuple[str, type[BaseModel]]] = [("profile", profile_model())]
+    queue: list[tuple[str, str, type[BaseModel]]] = [("profile", "", profile_model())]
     while queue:
-        path, model = queue.pop(0)
+        path, note, model = queue.pop(0)
         if model in seen:
             continue
         seen.add(model)
-        out += [f"## `{path}` — {model.__name__}", ""]
+        out += [f"## `{path}`{note} — {model.__name__}", ""]
         doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         if doc and not doc.startswith("!!!"):
             out += [doc, ""]
@@ -66,14 +67,11 @@ def reference_text() -> str:
         for name, field in model.model_fields.items():
             out.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | "
                        f"{(field.description or '').replace('|', '/')} |")
-            inner = _unwrap(field.annotation)
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                suffix = "[]" if typing.get_origin(field.annotation) is list else ""
-                queue.append((f"{path}.{name}{suffix}".removeprefix("profile."), inner))
+            suffix = "[]" if typing.get_origin(field.annotation) is list else ""
+            members = _models(field.annotation)
+            for member in members:  # every member of a union (substrate kinds), not only the first
+                kind = _kind(member) if len(members) > 1 else None
+                queue.append((f"{path}.{name}{suffix}".removeprefix("profile."),
+                              f" (kind: {kind})" if kind else note, member))
         out.append("")
     return "\n".join(out)
-
-
-def write_reference(path: Path = REFERENCE_FILE) -> Path:
-    path.write_text(reference_text(), encoding="utf-8")
-    return path

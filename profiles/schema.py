@@ -14,6 +14,7 @@ from typing import Any
 from mlcluster.profiles.effective import profile_model
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.json"
+SIGNATURE = '"title": "mlcluster profile"'  # what marks schema.json as ours
 
 
 def profile_schema() -> dict[str, Any]:
@@ -32,8 +33,3 @@ def profile_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(profile_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_schema(path: Path = SCHEMA_FILE) -> Path:
-    path.write_text(schema_text(), encoding="utf-8")
-    return path

@@ -40,3 +40,23 @@ def test_schema_rejects_what_the_model_rejects():
         jsonschema.validate({"tenancy": {"egres": "open"}}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"node_pools": [{"name": "a", "role": "tpu", "max": 1}]}, schema)
+
+
+def test_the_reference_documents_every_field_of_every_substrate_and_add_on():
+    """The generator used to follow only the first member of a union: eks and baremetal fields were missing."""
+    from mlcluster.profiles.reference import reference_text
+
+    text = reference_text()
+    schema = profile_schema()
+    sections = {line.split(" — ")[-1]: [] for line in text.splitlines() if line.startswith("## ")}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line.split(" — ")[-1]
+        elif line.startswith("| `") and current:
+            sections[current].append(line.split("`")[1])
+    missing = [f"{name}.{field}" for name, definition in schema["$defs"].items()
+               for field in definition.get("properties", {}) if field not in sections.get(name, [])]
+    assert missing == []
+    assert "## `substrate` (kind: eks) — EksSubstrate" in text
+    assert "## `substrate.air_gap` (kind: baremetal) — AirGap" in text
