@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
-from mlcluster.review.compare import MISSING, Change, Diff
+from mlcluster.review.compare import MISSING, Change, Diff, PathChange
 
 ICONS = {"add": "➕", "remove": "➖", "change": "✏️", "replace": "🔁"}
 SHOWN = 15  # rows in the comment's main table; the rest are folded
@@ -16,6 +17,30 @@ def _short(value: Any, width: int = 60) -> str:
         return "∅"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _multiline(path: PathChange) -> bool:
+    return any(isinstance(v, str) and "\n" in v for v in (path.old, path.new))
+
+
+def line_diff(path: PathChange) -> list[str]:
+    """A unified line diff of a multi-line string value (an embedded config, a script): every changed line,
+    never both sides cut at the same prefix."""
+    old = path.old if isinstance(path.old, str) else ""
+    new = path.new if isinstance(path.new, str) else ""
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after", n=2, lineterm="")
+    return [line for line in lines if not line.startswith(("---", "+++"))]
+
+
+def _fence(lines: list[str]) -> str:
+    """A code-fence marker longer than any run of backticks inside, so the block cannot break the comment."""
+    ticks = 3
+    for line in lines:
+        run = 0
+        for ch in line:
+            run = run + 1 if ch == "`" else 0
+            ticks = max(ticks, run + 1)
+    return "`" * ticks
 
 
 def counts(diff: Diff) -> str:
@@ -50,7 +75,11 @@ def text(diff: Diff) -> str:
         lines.append(f"{change.action:8} {change.name}  [{change.type}]")
         for path in change.paths:
             mark = " (replaces)" if path.replaces else ""
-            lines.append(f"           {path.path}: {_short(path.old)} → {_short(path.new)}{mark}")
+            if _multiline(path):
+                lines.append(f"           {path.path}: multi-line value changed{mark}")
+                lines += [f"             {line}" for line in line_diff(path)]
+            else:
+                lines.append(f"           {path.path}: {_short(path.old)} → {_short(path.new)}{mark}")
     for path in diff.policy:
         lines.append(f"exceptions {path.path}: {_short(path.old)} → {_short(path.new)}")
     return "\n".join(lines)
@@ -81,8 +110,15 @@ def markdown(diff: Diff, title: str) -> str:
         lines += [f"<details><summary>{group} ({len(changes)})</summary>", ""]
         for change in changes:
             lines.append(f"- {ICONS[change.action]} `{change.name}` ({change.type})")
-            lines += [f"  - `{p.path}`: `{_short(p.old)}` → `{_short(p.new)}`" + (" **replaces**" if p.replaces else "")
-                      for p in change.paths]
+            for p in change.paths:
+                mark = " **replaces**" if p.replaces else ""
+                if _multiline(p):
+                    body = line_diff(p)
+                    fence = _fence(body)
+                    lines += [f"  - `{p.path}` (multi-line){mark}:", "", f"    {fence}diff",
+                              *[f"    {line}" for line in body], f"    {fence}", ""]
+                else:
+                    lines.append(f"  - `{p.path}`: `{_short(p.old)}` → `{_short(p.new)}`{mark}")
         lines += ["", "</details>", ""]
     if diff.policy:
         lines += ["<details><summary>Accepted exceptions (profile policy.overrides)</summary>", ""]

@@ -139,3 +139,32 @@ def test_diff_between_two_git_revisions(repository, monkeypatch):
     default = runner.invoke(app, ["diff", "--profile", "local"])
     assert default.exit_code == 1 and "4 to change, 1 to replace" in default.output
     assert runner.invoke(app, ["diff", "--profile", "local", "--base", "no-such-branch"]).exit_code == 2
+
+
+def test_multi_line_values_show_every_changed_line():
+    """Both sides of a multi-line value (Kueue's controller config, a host script) used to be cut at the same
+    60-character prefix, so the change was invisible, and raw newlines broke the markdown."""
+    config = "apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\nwaitForPodsReady:\n  timeout: {}\n"
+    base = doc(record("kubernetes:helm.sh/v3:Release", "kueue", {"values": {"config": config.format("10m")}}))
+    head = doc(record("kubernetes:helm.sh/v3:Release", "kueue", {"values": {"config": config.format("30m")}}))
+    diff = compare(base, head, "a", "b")
+    text = report.text(diff)
+    assert "-  timeout: 10m" in text and "+  timeout: 30m" in text
+    md = report.markdown(diff, "t")
+    assert "```diff" in md and "    -  timeout: 10m" in md and "    +  timeout: 30m" in md
+    assert "`10m" not in md.split("```diff")[0], "no raw multi-line value inside inline code"
+    fenced = report.markdown(compare(doc(record("kubernetes:helm.sh/v3:Release", "x", {"v": "a\n```\nb\n"})),
+                                     doc(record("kubernetes:helm.sh/v3:Release", "x", {"v": "a\n```\nc\n"})), "a", "b"),
+                             "t")
+    assert "````diff" in fenced, "a fence longer than any backtick run inside"
+
+
+def test_diff_renders_the_checkout_you_stand_in_with_its_own_code(repository, monkeypatch):
+    """The installed CLI, run from another checkout, renders that checkout's code (here a changed template)."""
+    repo, _ = repository
+    template = repo / "addons" / "ml" / "kueue.values.yaml.j2"
+    template.write_text(template.read_text().replace("cpu: 250m, memory: 256Mi", "cpu: 300m, memory: 256Mi"))
+    monkeypatch.chdir(repo)
+    result = runner.invoke(app, ["diff", "--profile", "local", "--base", "main"])
+    assert result.exit_code == 1, result.output
+    assert "values.controllerManager.manager.resources.requests.cpu: 250m → 300m" in result.output
