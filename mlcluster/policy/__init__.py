@@ -1,5 +1,5 @@
-"""Guardrails: ../shared/checks.md as rules, evaluated offline on a render (`mlcluster check`) and by Pulumi
-CrossGuard during `pulumi preview` (`policies/`). One implementation, two runners."""
+"""Guardrails (users read them in docs/guardrails.md), evaluated offline on a render (`mlcluster check`) and by
+Pulumi CrossGuard during `pulumi preview` (`policies/`). One implementation, two runners."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ def policies() -> list[Any]:
             "name": rule.id, "description": f"{rule.title}. {rule.rationale}",
             "enforcement_level": EnforcementLevel.MANDATORY if rule.severity == "high" else EnforcementLevel.ADVISORY,
             "config_schema": PolicyConfigSchema(properties=OVERRIDES_SCHEMA),
-            "severity": Severity(rule.severity), "tags": list(rule.checks),
-            "framework": PolicyComplianceFramework(name="mlcluster checks.md", reference=rule.checks[0]),
+            "severity": Severity(rule.severity), "tags": list(rule.public_ids),
+            "framework": PolicyComplianceFramework(name="mlcluster guardrails", reference=rule.anchor),
         }
         if rule.resource_check is not None:
             def validate(args: Any, report_violation: Any, rule: Rule = rule) -> None:
