@@ -1,21 +1,27 @@
 # Two set-up commands for a fresh machine (see README): `make render` and `make test`.
-# Each creates .venv (the virtualenv Pulumi.yaml names) and installs the project into it when needed.
+# Each creates .venv (the virtualenv Pulumi.yaml names) and installs what it needs into it, once.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: render test lint bench schema clean
+.PHONY: render test lint bench schema clean e2e-toolchain e2e journey
 
 $(VENV)/.installed: pyproject.toml
+	@echo "installing mlcluster into $(VENV) (first run only: a minute or two)…"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	$(BIN)/python -m pip install --progress-bar on -e . | grep -v "^Requirement already satisfied" || true
+	$(BIN)/python -c "import mlcluster.cli" && touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	@echo "installing the test tools into $(VENV) (first run only)…"
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]' | grep -v "^Requirement already satisfied" || true
+	$(BIN)/python -c "import pytest, jsonschema, pulumi_policy" && touch $@
 
 render: $(VENV)/.installed  ## render the default profile (local) offline into build/local
 	$(BIN)/mlcluster render
 
-test: $(VENV)/.installed  ## lint and run the whole test suite
+test: $(VENV)/.installed-test  ## lint and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -23,7 +29,7 @@ bench: $(VENV)/.installed  ## render and diff benchmarks (numbers, not assertion
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/diff.py
 
-schema: $(VENV)/.installed  ## regenerate profiles/schema.json after changing the profile model
+schema: $(VENV)/.installed  ## regenerate profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md
 	$(BIN)/mlcluster schema
 
 clean:

@@ -77,12 +77,13 @@ def main() -> None:
     parser.add_argument("--teams", default="10,100,1000")
     parser.add_argument("--pools", default="5,50", help="node pools in the synthetic eks profile")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--profiles", default="", help="comma-separated shipped profiles (default: all)")
     args = parser.parse_args()
 
     render(profile="local")  # warm-up: imports, schema caches
     print("| profile | resources | render (s) |")
     print("|---|---|---|")
-    for name in shipped_profiles():
+    for name in args.profiles.split(",") if args.profiles else shipped_profiles():
         seconds = min(timed(lambda n=name: render(profile=n))[0] for _ in range(args.repeat))
         count = len(render(profile=name).result.resources)
         print(f"| {name} | {count} | {seconds:.2f} |")

@@ -19,8 +19,7 @@ from rich.table import Table
 
 from mlcluster.errors import EXIT_BAD_INPUT, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Kubernetes platforms for ML teams, chosen by a profile. Review offline, deploy with Pulumi.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 profiles_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                            help="List shipped profiles, or show one merged and defaulted.")
 app.add_typer(profiles_app, name="profiles")
@@ -29,27 +28,57 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _bad_input(exc: ConfigError) -> NoReturn:
-    err.print(f"error: bad input, nothing was written.\n\n{exc.render()}", markup=False)
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"mlcluster {version('mlcluster')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            print("mlcluster (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Kubernetes platforms for ML teams, chosen by a profile. Review offline, deploy with Pulumi."""
+
+
+def _stage(stage: str) -> None:
+    """Render progress on stderr: each stage as it starts (stdout stays for results)."""
+    err.print(f"· {stage}…", markup=False)
+
+
+def _bad_input(exc: ConfigError, writes: bool = False) -> NoReturn:
+    """One paragraph per problem, exit 2. Commands that write say that nothing was written."""
+    head = "error: bad input, nothing was written." if writes else "error: bad input."
+    err.print(f"{head}\n\n{exc.render()}", markup=False)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _guard(action: Callable[[], Any]) -> Any:
+def _guard(action: Callable[[], Any], writes: bool = False) -> Any:
     """Run a command body; bad input → message + exit 2, an invalid render → message + exit 1."""
     from mlcluster.render.kubevalidate import RenderError
 
     try:
         return action()
     except ConfigError as exc:
-        _bad_input(exc)
+        _bad_input(exc, writes)
     except RenderError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
 
 
-def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+def _print_table(headers: list[str], rows: list[list[str]], whole: tuple[int, ...] = (0,)) -> None:
+    """A table; the columns in `whole` (ids users type back, e.g. rule ids) are never cut or wrapped."""
     if out.is_terminal:
-        table = Table(*headers, show_lines=False)
+        table = Table(show_lines=False)
+        for i, header in enumerate(headers):
+            if i in whole:
+                table.add_column(header, no_wrap=True, min_width=max([len(header), *(len(r[i]) for r in rows)]))
+            else:
+                table.add_column(header, overflow="fold")
         for row in rows:
             table.add_row(*row)
         out.print(table)
@@ -95,13 +124,16 @@ def profiles_show(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Profile YAMLs or stacks/Pulumi.<env>.yaml files.")],
+    files: Annotated[list[Path], typer.Argument(help="Profile YAMLs or stacks/Pulumi.<env>.yaml files (checked also "
+                                                     "against Pulumi.yaml as the Pulumi CLI checks them).")],
 ) -> None:
     """Validate profiles and stack files; every problem is reported, exit 2 if any."""
+    from mlcluster import pulumiproject
     from mlcluster.components.substrates import SUBSTRATES
+    from mlcluster.errors import Problem
     from mlcluster.profiles.effective import load_profile
     from mlcluster.profiles.loader import ABSTRACT_PREFIX, display_path
-    from mlcluster.render import required_secrets
+    from mlcluster.render import project_root, required_secrets
     from mlcluster.stackconfig import StackSettings, read_stack_file
 
     problems: list[ConfigError] = []
@@ -110,6 +142,12 @@ def validate(
         try:
             if file.name.startswith("Pulumi.") and file.name != "Pulumi.yaml":
                 stack_file = read_stack_file(file, shown)
+                project_file = project_root() / "Pulumi.yaml"
+                refused = pulumiproject.check_stack(project_file, file) if project_file.is_file() else []
+                if refused:
+                    raise ConfigError([Problem(shown, "config", None, f"the Pulumi CLI would refuse this stack: {r} "
+                                               f"(rules of {project_file.name}'s `config:` block)", has_value=False)
+                                       for r in refused])
                 profile_name = stack_file.config.get("mlcluster:profile", "local")
                 overrides = yaml.safe_load(stack_file.config.get("mlcluster:overrides", "{}"))
                 profile = load_profile(profile_name, overrides=overrides, overrides_file=shown,
@@ -144,27 +182,33 @@ def validate(
 
 @app.command()
 def render(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to render (default: local).")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Render stacks/Pulumi.<STACK>.yaml.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: build/<name>).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to render: a shipped name or a "
+                                                 "path to a profile YAML (default: local).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Stack to render: a name (stacks/Pulumi.<NAME>"
+                                               ".yaml) or a path to a Pulumi.<name>.yaml file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE "
+                                                    "(repeatable), e.g. --set teams[0].quota.gpu=4.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: build/<name>); must be "
+                                                  "new, empty or an earlier render.")] = None,
 ) -> None:
     """Run the Pulumi program offline under mocks and write what it would deploy."""
     from mlcluster.render import render as do_render
-    from mlcluster.render import writer
+    from mlcluster.render import render_name, writer
+    from mlcluster.safewrite import check_render_target
 
     def body() -> None:
-        with err.status("rendering…") if err.is_terminal else _nothing():
-            rendered = do_render(profile=profile, stack=stack, sets=tuple(set_ or ()))
-        target = out_dir or Path("build") / rendered.name
+        target = check_render_target(out_dir or Path("build") / render_name(profile, stack))
+        rendered = do_render(profile=profile, stack=stack, sets=tuple(set_ or ()), progress=_stage)
+        _stage(f"writing {target}")
         writer.write_tree(rendered.files, target)
         manifests = sum(1 for f in rendered.files if f.startswith("manifests/"))
         releases = sum(1 for f in rendered.files if f.startswith("helm/"))
         out.print(f"rendered {rendered.name}: {len(rendered.result.resources)} resources, {manifests} Kubernetes "
                   f"objects (strictly validated), {releases} Helm releases", markup=False)
-        out.print(f"wrote {target}/ — read {target}/SUMMARY.md first", markup=False)
+        shown = out_dir or Path("build") / rendered.name
+        out.print(f"wrote {shown}/ — read {shown}/SUMMARY.md first", markup=False)
 
-    _guard(body)
+    _guard(body, writes=True)
 
 
 def _render_records(profile: str | None, stack: str | None, sets: tuple[str, ...],
@@ -180,8 +224,7 @@ def _render_records(profile: str | None, stack: str | None, sets: tuple[str, ...
             raise ConfigError.one("--render", "", str(render_dir), "a folder `mlcluster render` wrote "
                                   "(it holds resources.json)")
         return str(render_dir), json.loads(path.read_text(encoding="utf-8"))
-    with err.status("rendering…") if err.is_terminal else _nothing():
-        rendered = do_render(profile=profile, stack=stack, sets=sets)
+    rendered = do_render(profile=profile, stack=stack, sets=sets, progress=_stage)
     return rendered.name, json.loads(rendered.files["resources.json"])
 
 
@@ -190,22 +233,27 @@ FAIL_ON = ("high", "medium", "low", "none")
 
 @app.command()
 def check(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to check (default: local).")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Check stacks/Pulumi.<STACK>.yaml.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to check: a name or a path "
+                                                 "(default: local).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Stack to check: a name or a path to a "
+                                               "Pulumi.<name>.yaml file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE "
+                                                    "(repeatable).")] = None,
     render_dir: Annotated[Path | None, typer.Option("--render", help="Check an existing render folder.")] = None,
     fail_on: Annotated[str, typer.Option(help="Exit 1 on open findings this severe or worse: high, medium, low "
                                               "or none.")] = "high",
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a pull-request comment.")] = False,
     list_rules: Annotated[bool, typer.Option("--rules", help="List the rules and exit.")] = False,
 ) -> None:
-    """Evaluate the guardrails (../shared/checks.md) on a render, exactly as the CrossGuard pack does."""
+    """Evaluate the guardrails (docs/guardrails.md) on a render, exactly as the CrossGuard pack does."""
     from mlcluster.policy import evaluate, from_records, overrides_of, rules
     from mlcluster.policy import report as reports
 
     if list_rules:
-        _print_table(["rule", "severity", "checks", "title"],
-                     [[r.id, r.severity, " ".join(r.checks), r.title] for r in rules().values()])
+        _print_table(["rule", "severity", "public checks", "title"],
+                     [[r.id, r.severity, ", ".join(r.public_ids), r.title] for r in rules().values()])
+        out.print("Each rule is explained in docs/guardrails.md; accept an exception with policy.overrides "
+                  "(rule id and a reason).", markup=False)
         return
     if fail_on not in FAIL_ON:
         _bad_input(ConfigError.one("--fail-on", "", fail_on, f"allowed: {', '.join(FAIL_ON)}"))
@@ -230,9 +278,12 @@ def check(
 
 @app.command()
 def diff(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to compare.")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Compare stacks/Pulumi.<STACK>.yaml.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to compare (default: local).")
+                       ] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Stack to compare: a name or a path to a "
+                                               "Pulumi.<name>.yaml file inside the checkout.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE "
+                                                    "(repeatable).")] = None,
     base: Annotated[str | None, typer.Option(help="Git revision to compare from (default: merge-base with "
                                                   "main).")] = None,
     head: Annotated[str | None, typer.Option(help="Git revision to compare to (default: the working tree).")] = None,
@@ -270,9 +321,11 @@ def diff(
             args = [*(["--stack", stack] if stack else ["--profile", profile or "local"]),
                     *[f"--set={s}" for s in set_ or ()]]
             with tempfile.TemporaryDirectory(prefix="mlcluster-diff-") as tmp:
-                with err.status("rendering both revisions…") if err.is_terminal else _nothing():
-                    render_revision(root, base_rev, args, Path(tmp) / "base")
-                    render_revision(root, head, args, Path(tmp) / "head")
+                short = git(root, "rev-parse", "--short", base_rev)
+                _stage(f"rendering {base or 'the merge-base with main'} ({short})")
+                render_revision(root, base_rev, args, Path(tmp) / "base")
+                _stage(f"rendering {head or 'the working tree'}")
+                render_revision(root, head, args, Path(tmp) / "head")
                 old, new = load(Path(tmp) / "base"), load(Path(tmp) / "head")
             labels = (f"{base or 'merge-base'}@{git(root, 'rev-parse', '--short', base_rev)}",
                       head or "working tree")
@@ -287,9 +340,11 @@ def diff(
 
 @app.command("policy-config")
 def policy_config(
-    profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,
-    stack: Annotated[str | None, typer.Option("--stack", "-s")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile (default: local).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Stack: a name or a path to a stack file.")
+                     ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a profile field: KEY=VALUE "
+                                                    "(repeatable).")] = None,
 ) -> None:
     """Print the CrossGuard config carrying the profile's accepted exceptions:
     `pulumi preview --policy-pack policies --policy-pack-config <file>`."""
@@ -307,28 +362,40 @@ def policy_config(
 
 @app.command()
 def schema(
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if profiles/schema.json is stale.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if a generated file is stale; write nothing.")
+                     ] = False,
 ) -> None:
-    """Write profiles/schema.json and profiles/REFERENCE.md from the profile model."""
-    from mlcluster.profiles.reference import REFERENCE_FILE, reference_text, write_reference
-    from mlcluster.profiles.schema import SCHEMA_FILE, schema_text, write_schema
+    """Regenerate profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md in this checkout."""
+    from mlcluster.policy.catalogue import SIGNATURE as CATALOGUE_SIGNATURE
+    from mlcluster.policy.catalogue import catalogue_file, catalogue_text
+    from mlcluster.profiles.reference import REFERENCE_FILE, reference_text
+    from mlcluster.profiles.reference import SIGNATURE as REFERENCE_SIGNATURE
+    from mlcluster.profiles.schema import SCHEMA_FILE, schema_text
+    from mlcluster.profiles.schema import SIGNATURE as SCHEMA_SIGNATURE
+    from mlcluster.safewrite import check_generated_file, source_checkout
 
-    if check:
-        for path, text in ((SCHEMA_FILE, schema_text()), (REFERENCE_FILE, reference_text())):
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                err.print(f"{path.name} is stale: run `mlcluster schema`", markup=False)
+    def body() -> None:
+        root = source_checkout(SCHEMA_FILE.parent, "mlcluster schema")
+        generated = [(SCHEMA_FILE, schema_text(), SCHEMA_SIGNATURE), (REFERENCE_FILE, reference_text(),
+                     REFERENCE_SIGNATURE), (catalogue_file(root), catalogue_text(), CATALOGUE_SIGNATURE)]
+        if check:
+            stale = [path for path, text, _ in generated
+                     if not path.exists() or path.read_text(encoding="utf-8") != text]
+            for path in stale:
+                err.print(f"{path.relative_to(root)} is stale: run `mlcluster schema`", markup=False)
+            if stale:
                 raise typer.Exit(1)
-        out.print("profiles/schema.json and profiles/REFERENCE.md are up to date", markup=False)
-        return
-    out.print(f"wrote {write_schema()} and {write_reference()}", markup=False)
+            out.print("profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md are up to date",
+                      markup=False)
+            return
+        for path, _, signature in generated:  # every target checked before the first is written
+            check_generated_file(path, signature, "mlcluster schema")
+        for path, text, _ in generated:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        out.print("wrote " + ", ".join(str(p.relative_to(root)) for p, _, _ in generated), markup=False)
 
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    _guard(body, writes=not check)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ registered, so bad input deploys nothing.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi
 from mlcluster.addons import registry, settings_of
 from mlcluster.components.platform import Platform, enabled_addons
 from mlcluster.components.substrates import SUBSTRATES
-from mlcluster.errors import ConfigError
+from mlcluster.errors import EXIT_BAD_INPUT, ConfigError
 from mlcluster.profiles.effective import load_profile
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
@@ -32,12 +33,41 @@ def build(sets: tuple[str, ...] = ()) -> tuple[ProfileBase, dict[str, Any]]:
     SUBSTRATES[profile.substrate.kind].check_stack(profile, stack)
     for key in enabled_addons(profile):
         registry()[key].check_stack(profile, settings_of(profile, key), stack)  # type: ignore[arg-type]
+    if stack.e2e is not None and stack.e2e.skip_await:
+        pulumi.runtime.register_stack_transformation(_skip_await)
     platform = Platform("mlcluster", profile, stack)
     return profile, platform.stack_outputs
 
 
+def _skip_await(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """The e2e stack's control plane has no nodes: nothing would ever become ready, so the Kubernetes provider is
+    told not to wait (`pulumi.com/skipAwait`, and `skip_await` on Helm releases). Only the e2e stack turns it on."""
+    if not args.type_.startswith("kubernetes:"):
+        return None
+    props = dict(args.props)
+    if args.type_ == "kubernetes:helm.sh/v3:Release":
+        props["skip_await"] = True
+    elif isinstance(props.get("metadata"), dict):
+        metadata = dict(props["metadata"])
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), "pulumi.com/skipAwait": "true"}
+        props["metadata"] = metadata
+    else:
+        return None
+    return pulumi.ResourceTransformationResult(props, args.opts)
+
+
+NOT_UNDER_PULUMI = ("mlcluster: this is the Pulumi program of mlcluster; it runs under the Pulumi engine, not on its "
+                    "own. Deploy it with `pulumi up` (from the project root, with a stack selected), or see what it "
+                    "would deploy, offline, with `mlcluster render --stack <name>`.")
+
+
 def main() -> None:
     """Entry point under the Pulumi engine: bad input is one clear message, not a traceback."""
+    from pulumi.runtime import settings
+
+    if settings.get_monitor() is None:  # `python stacks/__main__.py`: no engine, no stack, no config
+        print(NOT_UNDER_PULUMI, file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
     try:
         _, outputs = build()
     except ConfigError as err:

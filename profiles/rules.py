@@ -144,8 +144,13 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
 
 
 def gpu_capacity(profile: ProfileBase) -> int:
-    """Schedulable `nvidia.com/gpu` at the pools' maximum size."""
+    """Schedulable `nvidia.com/gpu` at the pools' maximum size (a time-sliced replica or MIG slice is one)."""
     return sum(pool_gpus(pool) for pool in profile.node_pools)
+
+
+def physical_gpus(profile: ProfileBase) -> int:
+    """Physical GPUs at the pools' maximum size."""
+    return sum(pool.max * pool.gpu.count for pool in profile.node_pools if pool.gpu is not None)
 
 
 def check(profile: ProfileBase) -> list[Finding]:

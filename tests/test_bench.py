@@ -1,4 +1,5 @@
-"""The benchmark scripts still run on the current profiles (they report numbers; nothing here times them)."""
+"""One tiny run of the render benchmark keeps the script working (it reports numbers; nothing here times
+them). The full benchmarks, and the diff benchmark, run with `make bench`."""
 
 from __future__ import annotations
 
@@ -8,18 +9,9 @@ import sys
 from tests.conftest import ROOT
 
 
-def run(*args):
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 def test_render_benchmark_runs():
-    out = run("bench/render.py", "--teams", "2", "--pools", "3")
-    assert "| profile | resources | render (s) |" in out and "| aws-gpu |" in out
-    assert "| eks node pools |" in out and "\n| 3 |" in out
-
-
-def test_diff_benchmark_runs():
-    out = run("bench/diff.py", "--repeat", "1")
-    assert "two git revisions" in out and "two render folders" in out
+    done = subprocess.run([sys.executable, "bench/render.py", "--profiles", "local", "--teams", "2", "--pools", "2"],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| profile | resources | render (s) |" in done.stdout and "| local |" in done.stdout
+    assert "| eks node pools |" in done.stdout and "\n| 2 |" in done.stdout

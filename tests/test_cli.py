@@ -120,7 +120,78 @@ def test_policy_config_carries_the_profile_overrides():
 
     result = run("policy-config", "--profile", "local", "--set",
                  'policy.overrides=[{rule: team-default-deny, reason: "shared lab namespace until the audit", '
-                 'resources: ["team-*"]}]')
+                 'resources: ["vision-*"]}]')
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"team-default-deny": {"overrides": [
-        {"reason": "shared lab namespace until the audit", "resources": ["team-*"]}]}}
+    assert json.loads(result.stdout) == {"team-default-deny": {"overrides": [
+        {"reason": "shared lab namespace until the audit", "resources": ["vision-*"]}]}}
+
+
+def test_version_and_help_on_every_option():
+    from importlib.metadata import version
+
+    shown = run("--version")
+    assert shown.exit_code == 0 and shown.output.strip() == f"mlcluster {version('mlcluster')}"
+    import click
+    import typer.main
+
+    command = typer.main.get_command(app)
+    undocumented = []
+    for name, sub in command.commands.items():
+        subs = sub.commands.items() if isinstance(sub, click.Group) else [(name, sub)]
+        for sub_name, leaf in subs:
+            undocumented += [f"{sub_name} {p.name}" for p in leaf.params
+                             if isinstance(p, click.Option) and not p.help]
+    assert undocumented == []
+
+
+def test_render_a_stack_given_as_a_path(tmp_path):
+    stack = tmp_path / "site" / "Pulumi.site.yaml"
+    stack.parent.mkdir()
+    stack.write_text("config:\n  mlcluster:profile: local\n  mlcluster:kubeContext: site-admin\n")
+    result = run("render", "--stack", str(stack), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert "rendered site" in result.output
+    assert "stack `site`" in (tmp_path / "o" / "SUMMARY.md").read_text()
+    wrong = tmp_path / "site.yaml"
+    wrong.write_text("config: {}\n")
+    assert "named Pulumi.<stack>.yaml" in run("render", "--stack", str(wrong)).output
+
+
+def test_render_names_its_stages():
+    result = run("render", "--out", "/tmp/mlcluster-test-stages")
+    assert result.exit_code == 0, result.output
+    for stage in ("loading the profile", "running the Pulumi program under mocks", "validating",
+                  "writing /tmp/mlcluster-test-stages"):
+        assert f"· {stage}" in result.output
+
+
+def test_read_only_commands_do_not_claim_nothing_was_written():
+    result = run("check", "--profile", "nope")
+    assert result.exit_code == 2 and "error: bad input.\n" in result.output
+    assert "nothing was written" not in result.output
+
+
+def test_an_override_naming_no_resource_is_an_error(tmp_path):
+    profile = tmp_path / "mine.yaml"
+    profile.write_text("extends: local\npolicy:\n  overrides:\n    - rule: team-default-deny\n"
+                       "      reason: the lab runs privileged benchmarks here (ticket OPS-1)\n"
+                       "      resources: [team-visoin-*]\n")
+    result = run("render", "--profile", str(profile), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2, result.output
+    assert "mine.yaml:6: field 'policy.overrides[0].resources[0]' has the value \"team-visoin-*\"" in result.output
+    assert "matches no resource" in result.output and not (tmp_path / "o").exists()
+
+
+def test_rule_ids_are_never_cut_and_references_resolve_in_the_checkout():
+    from mlcluster.policy import rules
+
+    listing = run("check", "--rules")
+    assert listing.exit_code == 0
+    for rule_id in rules():
+        assert rule_id in listing.output
+    assert "checks.md" not in listing.output and "issue#" not in listing.output
+    assert "docs/guardrails.md" in listing.output and (ROOT / "docs" / "guardrails.md").is_file()
+    help_text = run("check", "--help").output
+    assert "docs/guardrails.md" in help_text and "../shared" not in help_text
+    for path in ("README.md", "policies/PulumiPolicy.yaml"):
+        assert "checks.md" not in (ROOT / path).read_text(), path

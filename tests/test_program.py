@@ -41,3 +41,15 @@ def test_main_exports_the_platform_outputs():
 def test_main_turns_bad_input_into_a_run_error():
     with pytest.raises(pulumi.RunError, match="nothing was deployed"):
         run_main({"mlcluster:profile": "nope"})
+
+
+def test_outside_the_engine_it_says_how_to_run_it():
+    """`python stacks/__main__.py` used to end in a traceback naming a stacks/Pulumi.stack.yaml that does not exist."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "stacks/__main__.py"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2
+    assert "pulumi up" in done.stderr and "mlcluster render" in done.stderr
+    assert "Traceback" not in done.stderr and "Pulumi.stack.yaml" not in done.stderr

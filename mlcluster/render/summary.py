@@ -7,7 +7,8 @@ from typing import Any
 
 from mlcluster.components.platform import enabled_addons
 from mlcluster.components.tenancy import team_namespace
-from mlcluster.profiles.rules import gpu_capacity
+from mlcluster.profiles.gpu_products import gpus_per_node
+from mlcluster.profiles.rules import gpu_capacity, physical_gpus
 from mlcluster.render.engine import RenderResult
 from mlcluster.review.replacements import is_stateful, replacing_paths
 
@@ -32,7 +33,8 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
         f"- **Substrate:** {p.substrate.kind}",
         f"- **Kubernetes:** {p.kubernetes.version}",
         f"- **Add-ons:** {', '.join(enabled_addons(p)) or 'none'}",
-        f"- **Teams:** {len(p.teams)} · **GPU capacity at max size:** {gpu_capacity(p)}",
+        f"- **Teams:** {len(p.teams)} · **GPUs at max size:** {physical_gpus(p)} physical, offered as "
+        f"{gpu_capacity(p)} schedulable `nvidia.com/gpu` (time-sliced replicas and MIG slices count one each)",
         f"- **Resources:** {len(records)} ({sum(r['custom'] for r in records)} custom, "
         f"{len(manifests)} Kubernetes objects, {len(releases)} Helm releases)",
         "",
@@ -40,9 +42,10 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
         "",
     ]
     out += _table(
-        ["pool", "role", "GPU", "GPUs/node", "sharing", "capacity", "min–max"],
+        ["pool", "role", "GPU", "GPUs/node", "schedulable/node", "sharing", "capacity", "min–max"],
         [[n.name, n.role, n.gpu.product if n.gpu else None, n.gpu.count if n.gpu else None,
-          n.sharing.mode if n.gpu else None, n.capacity_type, f"{n.min}–{n.max}"] for n in p.node_pools],
+          gpus_per_node(n) if n.gpu else None, n.sharing.mode if n.gpu else None, n.capacity_type,
+          f"{n.min}–{n.max}"] for n in p.node_pools],
     )
     out += ["", "## Add-ons and charts", ""]
     out += _table(["release", "chart", "version", "namespace", "repository"],
