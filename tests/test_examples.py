@@ -18,9 +18,10 @@ def test_team_job_example_is_valid_and_matches_the_platform():
     assert f"manifests/{ns}/localqueue-{queue}.yaml" in files
     priority = job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"]
     assert f"manifests/_cluster/workloadpriorityclass-{priority}.yaml" in files
-    gpus = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
-    limit_range = yaml.safe_load(files[f"manifests/{ns}/limitrange-team-defaults.yaml"])
-    assert gpus <= int(limit_range["spec"]["limits"][0]["max"]["nvidia.com/gpu"])
+    resources = job["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"] == resources["limits"], "what Kueue counts is what the pod requests"
+    quota = yaml.safe_load(files[f"manifests/{ns}/resourcequota-team-quota.yaml"])["spec"]["hard"]
+    assert resources["limits"]["nvidia.com/gpu"] <= int(quota["requests.nvidia.com/gpu"])
 
 
 def test_readme_shows_the_same_job():
@@ -33,6 +34,34 @@ def test_readme_shows_the_same_job():
 
 
 EXAMPLES = ROOT / "docs" / "examples"
+
+
+def example(name):
+    """The example's main object (its last document) and the ConfigMaps it ships code in."""
+    docs = list(yaml.safe_load_all((EXAMPLES / name).read_text()))
+    return docs[-1], [d for d in docs[:-1] if d["kind"] == "ConfigMap"]
+
+
+def test_example_code_ships_with_the_job_and_is_mounted_where_the_command_runs_it():
+    """The TrainJobs ran /workspace/*.py, which the image does not contain: the code now ships in a ConfigMap that
+    runtimePatches mounts on the runtime's `node` container (kubeflow/trainer v2.3.0
+    charts/kubeflow-trainer/files/runtimes/torch-distributed.yaml: replicatedJob `node`, container `node`)."""
+    import ast
+
+    for name in ("trainjob-2gpu.yaml", "trainjob-efa.yaml"):
+        job, config_maps = example(name)
+        script = job["spec"]["trainer"]["command"][-1]
+        assert script.startswith("/workspace/")
+        (code,) = config_maps
+        kubernetes_validate.validate(code, "1.35.0", strict=True)
+        ast.parse(code["data"][script.removeprefix("/workspace/")])  # the code is Python that parses
+        patch = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+        assert patch["name"] == "node"
+        pod = patch["template"]["spec"]["template"]["spec"]
+        assert pod["volumes"] == [{"name": "code", "configMap": {"name": code["metadata"]["name"]}}]
+        assert pod["containers"][0]["name"] == "node"
+        assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == "/workspace"
+        assert code["metadata"]["namespace"] == job["metadata"]["namespace"]
 
 
 def _blocks(text, language="yaml"):
@@ -55,7 +84,7 @@ def test_data_scientists_page_shows_the_examples_verbatim():
 def test_trainjob_example_runs_on_the_platform():
     from tests.upstream import validate_custom_resource
 
-    job = yaml.safe_load((EXAMPLES / "trainjob-2gpu.yaml").read_text())
+    job, _ = example("trainjob-2gpu.yaml")
     validate_custom_resource(job)
     r = rendered_profile("aws-gpu")
     ns, queue = job["metadata"]["namespace"], job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
@@ -63,11 +92,10 @@ def test_trainjob_example_runs_on_the_platform():
     trainer = yaml.safe_load(r.files["helm/kubeflow-trainer.yaml"])["values"]
     assert job["spec"]["runtimeRef"]["name"] == "torch-distributed"
     assert trainer["runtimes"]["torchDistributed"]["enabled"]
-    env = {e["name"]: e["value"] for e in job["spec"]["trainer"]["env"]}
-    assert env["MLFLOW_TRACKING_URI"] == r.result.outputs["mlflowTrackingUri"][0]
     gpu_tier = next(t for t in r.result.profile.tiers if t.name == "gpu-2")
-    limits = job["spec"]["trainer"]["resourcesPerNode"]["limits"]
-    assert limits == {"nvidia.com/gpu": gpu_tier.gpu, "cpu": gpu_tier.cpu, "memory": gpu_tier.memory}
+    resources = job["spec"]["trainer"]["resourcesPerNode"]
+    assert resources["limits"] == resources["requests"] == {
+        "nvidia.com/gpu": gpu_tier.gpu, "cpu": gpu_tier.cpu, "memory": gpu_tier.memory}
 
 
 def test_inference_example_is_valid_and_fits_the_team():
@@ -77,19 +105,23 @@ def test_inference_example_is_valid_and_fits_the_team():
     validate_custom_resource(service)
     r = rendered_profile("aws-gpu")
     ns = service["metadata"]["namespace"]
-    ceiling = yaml.safe_load(r.files[f"manifests/{ns}/limitrange-team-defaults.yaml"])["spec"]["limits"][0]["max"]
+    quota = yaml.safe_load(r.files[f"manifests/{ns}/resourcequota-team-quota.yaml"])["spec"]["hard"]
     limits = service["spec"]["predictor"]["model"]["resources"]["limits"]
-    assert limits["nvidia.com/gpu"] <= int(ceiling["nvidia.com/gpu"])
+    assert limits["nvidia.com/gpu"] <= int(quota["requests.nvidia.com/gpu"])
     assert "helm/kserve.yaml" in r.files
 
 
 def test_efa_example_lands_on_the_efa_pool_with_its_devices():
     from tests.upstream import validate_custom_resource
 
-    job = yaml.safe_load((EXAMPLES / "trainjob-efa.yaml").read_text())
+    job, _ = example("trainjob-efa.yaml")
     validate_custom_resource(job)
     r = rendered_profile("aws-gpu")
     limits = job["spec"]["trainer"]["resourcesPerNode"]["limits"]
+    pod = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    annotations = pod["template"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                           "karpenter.sh/do-not-disrupt": "true"}, "the page promises both do-not-evict annotations"
     eight = next(t for t in r.result.profile.tiers if t.name == "gpu-8")
     assert (limits["nvidia.com/gpu"], limits["cpu"], limits["memory"]) == (eight.gpu, eight.cpu, eight.memory)
     plugin = yaml.safe_load(r.files["manifests/kube-system/daemonset-aws-efa-k8s-device-plugin.yaml"])
