@@ -19,6 +19,7 @@ from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
 from mlcluster.components.substrates import SUBSTRATES
 from mlcluster.components.tenancy import TeamSpace
+from mlcluster.profiles import quotas
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
 
@@ -72,6 +73,7 @@ class Platform(pulumi.ComponentResource):
         self.teams = {
             team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces, list(profile.tiers),
                                  local_queue="kueue" in self.addons, service_namespaces=service_namespaces,
+                                 gpu_reach=quotas.reach(profile, team),
                                  opts=pulumi.ResourceOptions(parent=self,
                                                              depends_on=[*cluster.ready, *self.addons.values()]))
             for team in profile.teams

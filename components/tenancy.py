@@ -18,7 +18,7 @@ import pulumi
 from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
 from mlcluster.components.aws.iam import ServiceAccountRole, bucket_prefix_role
-from mlcluster.components.cluster import GPU_RESOURCE, ClusterHandle
+from mlcluster.components.cluster import ClusterHandle
 from mlcluster.profiles.model import Team, Tenancy, Tier
 
 WORKLOAD_SERVICE_ACCOUNT = "workload"
@@ -27,8 +27,13 @@ TEAM_LABEL = "mlcluster.io/team"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 
 # What a container gets when it asks for nothing: small, so forgotten requests don't eat the quota.
-DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
-DEFAULT_LIMIT = {"cpu": "2", "memory": "4Gi"}
+DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
+DEFAULT_LIMIT = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "20Gi"}
+# Object counts no team needs more of; LoadBalancer and NodePort Services are off: traffic enters through the
+# platform's gateway, never a team's own address (public load balancers on eks, MetalLB pool exhaustion on-prem).
+OBJECT_COUNTS = {"secrets": "500", "configmaps": "500", "services": "50", "services.loadbalancers": "0",
+                 "services.nodeports": "0"}
+SYSTEM_PRIORITY_CLASSES = ["system-cluster-critical", "system-node-critical"]
 
 
 def team_namespace(team: Team, tenancy: Tenancy) -> str:
@@ -121,23 +126,38 @@ def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
     return limits
 
 
+def resource_quota(team: Team, ns: str, gpu_reach: dict[str, int]) -> dict[str, Any]:
+    """The namespace's hard caps. CPU, memory and GPUs are exactly what the team's queue can admit
+    (profiles/quotas.py): Kueue decides, and the quota never refuses a pod Kueue admitted. The rest bounds what
+    Kueue does not count (storage, scratch space, object counts)."""
+    quota = team.quota
+    hard = {"requests.cpu": quota.cpu, "requests.memory": quota.memory,
+            **{f"requests.{resource}": str(units) for resource, units in sorted(gpu_reach.items())},
+            "requests.storage": quota.storage, "persistentvolumeclaims": str(quota.pvcs),
+            "requests.ephemeral-storage": quota.ephemeral_storage, "pods": str(quota.pods),
+            "count/jobs.batch": str(quota.jobs), **OBJECT_COUNTS}
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("team-quota", ns),
+            "spec": {"hard": hard}}
+
+
+def system_priority_quota(ns: str) -> dict[str, Any]:
+    """No pod of a team may run at a system priority (it would preempt platform and other teams' pods, and skip
+    the queue's order): a quota of zero pods scoped to those PriorityClasses."""
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("no-system-priority", ns),
+            "spec": {"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": [
+                {"scopeName": "PriorityClass", "operator": "In", "values": SYSTEM_PRIORITY_CLASSES}]}}}
+
+
 def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
                    platform_namespaces: Sequence[str], tiers: list[Tier] | None = None,
-                   service_namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
+                   service_namespaces: Sequence[str] = (), gpu_reach: dict[str, int] | None = None
+                   ) -> list[dict[str, Any]]:
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
-    quota = team.quota
     return [
         objects.namespace_manifest(ns, kubernetes_version, "baseline", {TEAM_LABEL: team.name}),
-        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("team-quota", ns),
-         "spec": {"hard": {
-             "requests.cpu": quota.cpu,
-             "requests.memory": quota.memory,
-             "limits.memory": quota.memory,
-             f"requests.{GPU_RESOURCE}": str(quota.gpu),
-             "requests.storage": quota.storage,
-             "persistentvolumeclaims": str(quota.pvcs),
-         }}},
+        resource_quota(team, ns, gpu_reach or {}),
+        system_priority_quota(ns),
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
          "spec": {"limits": [container_limits(team, tiers or [])]}},
         *network_policies(ns, tenancy, platform_namespaces, service_namespaces),
@@ -158,11 +178,11 @@ class TeamSpace(pulumi.ComponentResource):
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
                  tiers: list[Tier], local_queue: bool = False, service_namespaces: Sequence[str] = (),
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 gpu_reach: dict[str, int] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
         manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers,
-                                   service_namespaces)
+                                   service_namespaces, gpu_reach)
         ns_manifest, rest = manifests[0], manifests[1:]
         ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
         after_ns = cluster.opts(self, depends_on=[ns])
@@ -172,10 +192,11 @@ class TeamSpace(pulumi.ComponentResource):
         objects.apply(f"{team.name}-serviceaccount-default", default_service_account_patch(self.namespace),
                       cluster.provider, after_ns, patch=True)
         if local_queue:
-            from mlcluster.addons.ml.kueue import local_queue_manifest
+            from mlcluster.addons.ml.kueue import local_queue_manifests
 
-            objects.apply(f"{team.name}-localqueue", local_queue_manifest(team, self.namespace), cluster.provider,
-                          after_ns)
+            for manifest in local_queue_manifests(team, self.namespace):
+                suffix = "" if manifest["metadata"]["name"] == team.name else f"-{manifest['metadata']['name']}"
+                objects.apply(f"{team.name}-localqueue{suffix}", manifest, cluster.provider, after_ns)
         outputs: dict[str, Any] = {"namespace": self.namespace}
         if tenancy.bucket_access and cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
             outputs["roleArn"] = self._bucket_role(team, cluster).role.arn

@@ -1,5 +1,14 @@
 """What a GPU product offers and how the NVIDIA device plugin advertises it: one place for both.
 
+Three kinds of GPU resource, so that a request can never land on the wrong kind (k8s-device-plugin v0.20.0):
+- `nvidia.com/gpu`: a whole physical GPU (pools without sharing).
+- `nvidia.com/gpu.shared`: a time-sliced replica. The plugin's `renameByDefault: true` advertises replicas under
+  `<resource>.shared` (api/config/v1/consts.go `DefaultSharedResourceNameSuffix`), so a job asking for 2 whole
+  GPUs can never be placed on two slices of one (and `failRequestsGreaterThanOne` still refuses >1 slice).
+- `nvidia.com/mig-<profile>`: a MIG instance under the `mixed` strategy (one resource per MIG profile). The
+  `single` strategy advertises MIG instances as `nvidia.com/gpu`, indistinguishable from whole GPUs, so it is
+  only allowed where no teams share the cluster.
+
 MIG profiles per product come from the GPU operator's default MIG configuration (`default-mig-parted-config`,
 the `all-<profile>` layouts): the number is how many instances of that profile one GPU holds. The names
 a pool is advertised under follow GPU Feature Discovery's labeler (k8s-device-plugin `internal/lm`): a
@@ -12,7 +21,15 @@ from __future__ import annotations
 
 import re
 
-from mlcluster.profiles.model import NodePool
+from mlcluster.profiles.model import NodePool, Tier
+
+WHOLE_GPU = "nvidia.com/gpu"
+SHARED_GPU = "nvidia.com/gpu.shared"
+MIG_PREFIX = "nvidia.com/mig-"
+
+
+def mig_resource(profile: str) -> str:
+    return f"{MIG_PREFIX}{profile}"
 
 # (product pattern, {MIG profile: instances per GPU}). First match wins; products as GFD names them.
 _MIG_80GB = {"1g.10gb": 7, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1}
@@ -41,28 +58,51 @@ def layout_profile(layout: str) -> str | None:
     return layout.removeprefix("all-") if layout.startswith("all-") and layout != BALANCED_LAYOUT else None
 
 
+def pool_resource(pool: NodePool) -> str | None:
+    """The one GPU resource a pool's nodes advertise (None: no GPU, or a mixed layout of several profiles)."""
+    if pool.gpu is None:
+        return None
+    sharing = pool.sharing
+    if sharing.mode == "time-slicing":
+        return SHARED_GPU
+    if sharing.mode == "mig":
+        if sharing.mig_strategy == "single":
+            return WHOLE_GPU
+        profile = layout_profile(sharing.mig_layout or "")
+        return mig_resource(profile) if profile else None
+    return WHOLE_GPU
+
+
+def tier_resource(tier: Tier) -> str | None:
+    """The GPU resource a tier's pods request (None for a CPU tier)."""
+    if not tier.gpu:
+        return None
+    if tier.gpu_type == "whole":
+        return WHOLE_GPU
+    if tier.gpu_type == "shared":
+        return SHARED_GPU
+    return mig_resource(tier.gpu_type)
+
+
 def gpus_per_device(pool: NodePool) -> int:
-    """`nvidia.com/gpu` one physical GPU of the pool advertises: the replicas when time-sliced, the MIG
-    instances under the single strategy (`all-1g.10gb` on an 80 GB A100 → 7), none under the mixed strategy
-    (it advertises `nvidia.com/mig-<profile>` instead)."""
+    """How many of the pool's resource one physical GPU advertises: the replicas when time-sliced, the MIG
+    instances of its layout (`all-1g.10gb` on an 80 GB H100 → 7), else 1."""
     sharing = pool.sharing
     if sharing.mode == "time-slicing" and sharing.replicas:
         return sharing.replicas
     if sharing.mode == "mig" and pool.gpu is not None:
-        if sharing.mig_strategy != "single":
-            return 0
         profile = layout_profile(sharing.mig_layout or "")
         return (mig_profiles(pool.gpu.product) or {}).get(profile or "", 0)
     return 1
 
 
 def gpus_per_node(pool: NodePool) -> int:
-    """Schedulable `nvidia.com/gpu` on one node of the pool."""
+    """Schedulable units of the pool's GPU resource on one node (whole GPUs, replicas or MIG instances)."""
     return 0 if pool.gpu is None else pool.gpu.count * gpus_per_device(pool)
 
 
 def pool_gpus(pool: NodePool) -> int:
-    """Schedulable `nvidia.com/gpu` of a pool at its maximum size."""
+    """Schedulable units of the pool's GPU resource at its maximum size."""
     return pool.max * gpus_per_node(pool)
 
 
@@ -72,13 +112,14 @@ def is_exclusive(pool: NodePool) -> bool:
 
 
 def advertised_product(pool: NodePool) -> str | None:
-    """`nvidia.com/gpu.product` as GPU Feature Discovery writes it for this pool's nodes."""
+    """`nvidia.com/gpu.product` as GPU Feature Discovery writes it for this pool's nodes (under the single MIG
+    strategy, `<product>-MIG-<profile>`)."""
     if pool.gpu is None:
         return None
     product = pool.gpu.product
     if pool.sharing.mode == "mig" and pool.sharing.mig_strategy == "single":
         profile = layout_profile(pool.sharing.mig_layout or "")
         return f"{product}-MIG-{profile}" if profile else product
-    if pool.sharing.mode == "time-slicing" and (pool.sharing.replicas or 1) > 1:
-        return f"{product}-SHARED"
+    # Time-slicing with renameByDefault: GFD labels the product plainly (internal/lm/resource.go getProductName
+    # appends "-SHARED" only when a shared resource is not renamed).
     return product

@@ -235,24 +235,37 @@ class NodePool(Strict):
 
 
 class Tier(Strict):
-    """A resource size data scientists pick (CPU, 1xGPU, 2xGPU, 8xGPU): one definition reused by quotas,
-    queues and notebook profiles."""
+    """A resource size data scientists pick (CPU, 1xGPU, 2xGPU, 8xGPU, a GPU slice): one definition reused by
+    quotas, queues and notebook profiles."""
 
     name: DnsLabel
     description: str = ""
     cpu: Quantity
     memory: Quantity
     gpu: int = Field(0, ge=0, le=16)
+    gpu_type: str = Field("whole", pattern=r"^(whole|shared|[1-7]g\.[0-9]+gb)$",
+                          description="whole: whole GPUs (nvidia.com/gpu); shared: one time-sliced GPU "
+                                      "(nvidia.com/gpu.shared); a MIG profile such as 1g.10gb: one MIG instance "
+                                      "(nvidia.com/mig-1g.10gb).")
 
 
 class TeamQuota(Strict):
-    """Hard caps for a team's namespace (ResourceQuota)."""
+    """What a team is guaranteed (its Kueue nominal quota). GPUs beyond it are borrowed from idle capacity in the
+    cohort when `ml.kueue.borrowing` allows, and reclaimed by preemption when their owners need them; the
+    namespace's ResourceQuota is derived from the same numbers, so the two never disagree."""
 
     cpu: Quantity
     memory: Quantity
-    gpu: int = Field(0, ge=0, le=4096)
+    gpu: int = Field(0, ge=0, le=4096, description="Whole GPUs guaranteed to the team (nvidia.com/gpu).")
+    shared_gpu: int = Field(0, ge=0, le=65536, description="Time-sliced GPU replicas guaranteed "
+                                                           "(nvidia.com/gpu.shared); the rest are shared by all.")
+    mig: dict[str, int] = Field(default_factory=dict, description="MIG instances guaranteed, by profile "
+                                                                  "(e.g. {1g.10gb: 7}); the rest are shared by all.")
     storage: Quantity = "100Gi"
     pvcs: int = Field(20, ge=0, le=1000)
+    pods: int = Field(200, ge=1, le=100000, description="Pods at once (running or pending).")
+    jobs: int = Field(500, ge=1, le=100000, description="Job objects kept (finished ones count until cleaned up).")
+    ephemeral_storage: Quantity = Field("500Gi", description="Node-local scratch space requested by all pods.")
 
 
 class Team(Strict):

@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlcluster.components import quantity
+from mlcluster.profiles import quotas
 from mlcluster.profiles.gpu_products import (
     BALANCED_LAYOUT,
     MIG_FAMILIES,
-    gpus_per_node,
-    is_exclusive,
+    SHARED_GPU,
+    WHOLE_GPU,
     layout_profile,
     mig_profiles,
+    mig_resource,
     pool_gpus,
+    pool_resource,
+    tier_resource,
 )
 from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
 from mlcluster.profiles.model import BaremetalSubstrate, EksSubstrate, NodePool, ProfileBase
@@ -143,6 +147,66 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
         yield from _eks_pool(i, pool)
 
 
+def _gpu_tiers_and_queues(profile: ProfileBase) -> Iterator[Finding]:
+    """GPU kinds, tiers and team quotas as the queues will see them (profiles/quotas.py): every tier runs on some
+    pool, every team's guaranteed GPUs exist, and every tier a team may use is admissible for it."""
+    teams = bool(profile.teams)
+    for i, pool in enumerate(profile.node_pools):
+        if pool.sharing.mode != "mig" or not teams or pool.gpu is None or mig_profiles(pool.gpu.product) is None:
+            continue
+        if pool.sharing.mig_strategy == "single":
+            yield ((("node_pools", i, "sharing", "mig_strategy")), "single",
+                   "with teams, MIG pools use the mixed strategy: the single strategy advertises MIG instances as "
+                   "nvidia.com/gpu, so a multi-GPU job could be given slices; mixed names them "
+                   "nvidia.com/mig-<profile>, which quotas and queues count apart")
+        elif pool_resource(pool) is None:
+            yield ((("node_pools", i, "sharing", "mig_layout")), pool.sharing.mig_layout,
+                   "with teams, a MIG pool has one profile on every GPU (all-<profile>), so it offers one resource "
+                   "that quotas and queues can count")
+    offered = {f.resource for f in quotas.flavors(profile)}
+    for i, tier in enumerate(profile.tiers):
+        resource = tier_resource(tier)
+        if tier.gpu_type != "whole" and tier.gpu not in (0, 1):
+            yield ((("tiers", i, "gpu")), tier.gpu, f"a {tier.gpu_type} tier gets one GPU slice: slices are not "
+                   "combined (the device plugin refuses more than one shared GPU, and NCCL needs whole GPUs)")
+        elif resource is not None and not quotas.eligible(profile, tier):
+            kind = "whole GPUs" if resource == WHOLE_GPU else resource
+            largest = max((f.per_node for f in quotas.flavors(profile) if f.resource == resource), default=0)
+            yield ((("tiers", i, "gpu")), tier.gpu, f"no node pool offers {tier.gpu} {kind} on one node (largest: "
+                   f"{largest}); a tier must fit on one node" + ("" if resource in offered else
+                   f"; no pool offers {resource} at all"))
+    impossible = False
+    for i, team in enumerate(profile.teams):
+        for resource in sorted({WHOLE_GPU, SHARED_GPU, *(mig_resource(p) for p in team.quota.mig)}):
+            want = quotas.guaranteed(team, resource)
+            have = sum(f.capacity for f in quotas.flavors(profile) if f.resource == resource)
+            if want > have:
+                impossible = True
+                field = {WHOLE_GPU: "gpu", SHARED_GPU: "shared_gpu"}.get(resource, "mig")
+                yield ((("teams", i, "quota", field)), want, f"more {resource} than the pools can ever offer "
+                       f"({have} at their max size); raise a pool's max or lower the quota")
+    if impossible:
+        return
+    over = {pool: -left for pool, left in quotas.unassigned(profile).items() if left < 0}
+    for pool, excess in over.items():
+        j = next(k for k, p in enumerate(profile.node_pools) if p.name == pool)
+        yield ((("node_pools", j, "max")), profile.node_pools[j].max,
+               f"the teams' guaranteed quotas on this pool exceed its capacity by {excess}; raise max or lower the "
+               "teams' quotas")
+    if over:
+        return
+    for i, team in enumerate(profile.teams):
+        for tier in profile.tiers:
+            if (team.tiers is not None and tier.name not in team.tiers) or not tier.gpu:
+                continue
+            if quotas.eligible(profile, tier) and not quotas.admissible_on(profile, team, tier):
+                yield ((("teams", i, "quota", "gpu" if tier.gpu_type == "whole" else "mig")), quotas.guaranteed(
+                    team, tier_resource(tier) or ""), f"tier `{tier.name}` ({tier.gpu} {tier_resource(tier)}) could "
+                       "never be admitted for this team: borrowing is off (ml.kueue.borrowing) and its guaranteed "
+                       "quota on the pools that can run the tier is smaller; raise the quota, turn borrowing on, or "
+                       "leave the tier out of the team's `tiers`")
+
+
 def gpu_capacity(profile: ProfileBase) -> int:
     """Schedulable `nvidia.com/gpu` at the pools' maximum size (a time-sliced replica or MIG slice is one)."""
     return sum(pool_gpus(pool) for pool in profile.node_pools)
@@ -168,24 +232,9 @@ def check(profile: ProfileBase) -> list[Finding]:
             found.append((("substrate", "version"), profile.substrate.version,
                           f"must be a {profile.kubernetes.version} release to match kubernetes.version"))
 
-    # A tier must fit on one node. Several GPUs must be whole GPUs: a time-sliced or MIG pool hands out
-    # slices, and the device plugin refuses shared requests above one (failRequestsGreaterThanOne).
-    largest_any = max((gpus_per_node(p) for p in profile.node_pools), default=0)
-    largest_whole = max((p.gpu.count for p in profile.node_pools if is_exclusive(p)), default=0)
-    for i, tier in enumerate(profile.tiers):
-        fits = largest_any >= 1 if tier.gpu == 1 else tier.gpu <= largest_whole
-        if tier.gpu and not fits:
-            found.append((("tiers", i, "gpu"), tier.gpu,
-                          f"no node pool has {tier.gpu} whole GPUs per node (largest: {largest_whole}, not counting "
-                          "time-sliced or MIG pools); a tier must fit on one node"))
-    mixed = [i for i, p in enumerate(profile.node_pools) if p.sharing.mig_strategy == "mixed"]
-    if mixed and profile.teams:
-        found.append((("node_pools", mixed[0], "sharing", "mig_strategy"), "mixed",
-                      "with teams, MIG pools use the single strategy: team quotas and queues count nvidia.com/gpu, "
-                      "and the mixed strategy's nvidia.com/mig-<profile> resources would escape them"))
+    found += _gpu_tiers_and_queues(profile)
 
     tier_names = [t.name for t in profile.tiers]
-    capacity = gpu_capacity(profile)
     lead_of: dict[str, str] = {}
     for i, team in enumerate(profile.teams):
         for j, tier in enumerate(team.tiers or []):
@@ -195,17 +244,12 @@ def check(profile: ProfileBase) -> list[Finding]:
         for tier in (t for t in profile.tiers if team.tiers is None or t.name in team.tiers):
             too_big = [what for what, need, has in (
                 ("cpu", quantity.value(tier.cpu), quantity.value(team.quota.cpu)),
-                ("memory", quantity.value(tier.memory), quantity.value(team.quota.memory)),
-                ("gpu", tier.gpu, team.quota.gpu)) if need > has]
+                ("memory", quantity.value(tier.memory), quantity.value(team.quota.memory))) if need > has]
             if too_big:
                 found.append((("teams", i, "quota", too_big[0]), getattr(team.quota, too_big[0]),
                               f"tier `{tier.name}` ({tier.cpu} CPU, {tier.memory}, {tier.gpu} GPU) does not fit the "
                               f"team's quota, so its notebooks and jobs could never start; raise the quota or "
                               f"leave the tier out of the team's `tiers`"))
-        if team.quota.gpu > capacity:
-            found.append((("teams", i, "quota", "gpu"), team.quota.gpu,
-                          f"more GPUs than the cluster can ever have ({capacity} at the pools' max size); "
-                          "raise a GPU pool's max or lower the quota"))
         for j, lead in enumerate(team.leads):
             if lead in lead_of and lead_of[lead] != team.name:
                 found.append((("teams", i, "leads", j), lead,

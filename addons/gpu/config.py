@@ -3,8 +3,9 @@ the DCGM counters, and one `NVIDIADriver` per GPU pool when the GPU operator own
 
 Per-pool configuration uses the device plugin's own mechanism: one ConfigMap holding a named config per GPU
 pool, each node picking its entry through the `nvidia.com/device-plugin.config` label its pool carries
-(`PoolFacts`). Time-slicing keeps the resource name `nvidia.com/gpu` and refuses requests above one
-(`failRequestsGreaterThanOne`): two slices of one GPU are not two GPUs, and a loud failure beats a silent one.
+(`PoolFacts`). Time-slicing renames its replicas to `nvidia.com/gpu.shared` (`renameByDefault`), so quotas and
+queues count them apart from whole GPUs, and refuses requests above one (`failRequestsGreaterThanOne`): two
+slices of one GPU are not two GPUs.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def plugin_config(pool: NodePool | None, strategy: str) -> dict[str, Any]:
     config: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": strategy, "failOnInitError": True}}
     if pool is not None and pool.sharing.mode == "time-slicing":
         config["sharing"] = {"timeSlicing": {
-            "renameByDefault": False,
+            "renameByDefault": True,  # replicas are nvidia.com/gpu.shared: never mistaken for whole GPUs
             "failRequestsGreaterThanOne": True,
             "resources": [{"name": GPU_RESOURCE, "replicas": pool.sharing.replicas}],
         }}

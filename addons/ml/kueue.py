@@ -1,16 +1,23 @@
-"""Kueue: the queues data scientists feel. One ClusterQueue per team in a shared cohort, ResourceFlavors per
-GPU pool, priorities, and a LocalQueue in each team namespace (built by the team space).
+"""Kueue: the queues data scientists feel, and the one authority for admission in team namespaces.
 
-Quota model (Kueue v1beta2): CPU and memory come from one `default-flavor` (any node); GPUs from one flavor
-per GPU pool (node labels + the GPU taint, so admitted pods land on that pool and tolerate it). A team's
-nominal GPU quota is split over the GPU flavors in proportion to each pool's capacity; idle quota is lent
-within the cohort and reclaimed by preemption. The sum of nominal GPUs per flavor never exceeds what the
-pool can hold at its max size (checked, with a clear error). ResourceQuota stays the hard cap per namespace.
+Every pod a team runs is a Kueue workload: Jobs, JobSets, TrainJobs and Ray objects through their
+integrations, and everything else — notebooks (JupyterHub's bare pods), KServe predictors (Deployments),
+ad-hoc pods — through the pod, Deployment and StatefulSet integrations, limited to team namespaces
+(`managedJobsNamespaceSelector`). A pod without a queue label goes to the namespace's `default` LocalQueue
+(LocalQueue defaulting), which points at the team's ClusterQueue like the LocalQueue named after the team.
+
+Quotas come from profiles/quotas.py, the same numbers the namespaces' ResourceQuotas are built from: a
+ClusterQueue per team with its guaranteed share of each GPU pool (one flavor per pool; one resource group per
+GPU resource, so whole GPUs, time-sliced replicas and MIG instances never stand in for each other), and a
+Cohort that owns the rest of every pool, so all of it is reachable. Teams borrow idle capacity when
+`borrowing` is on; owners reclaim theirs by preemption. CPU and memory are not borrowed. Flavors carry the
+pool label and, for whole GPUs, `nvidia.com/gpu.count`: a job that needs N GPUs on one node says so with
+node affinity `nvidia.com/gpu.count Gt N-1`, which Kueue evaluates against each flavor's labels
+(pkg/scheduler/flavorassigner `checkFlavorForPodSets`), so it is never admitted to a pool of smaller nodes.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pulumi
@@ -19,106 +26,100 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.components.cluster import GPU_PRODUCT_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
+from mlcluster.components.cluster import GPU_COUNT_LABEL, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
 from mlcluster.components.tenancy import team_namespace
-from mlcluster.profiles.gpu_products import is_exclusive, pool_gpus
-from mlcluster.profiles.model import AddonSettings, DnsLabel, NodePool, ProfileBase, Team
+from mlcluster.profiles import quotas
+from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase, Team
 
 DEFAULT_FLAVOR = "default-flavor"
+DEFAULT_QUEUE = "default"  # Kueue's LocalQueue defaulting: unlabelled workloads in a namespace go here
 TEAM_LABEL = "mlcluster.io/team"
+API = "kueue.x-k8s.io/v1beta2"
 PRIORITIES = {  # WorkloadPriorityClass name → (value, description)
     "interactive": (1000, "Notebooks and debugging sessions: admitted first, preempt batch work."),
     "training": (500, "Training runs."),
     "batch": (100, "Batch and sweep jobs: run on idle capacity, first to be preempted."),
 }
-UNQUOTED_RESOURCES = ("vpc.amazonaws.com/efa",)
+# Requested, but not queue quota (Kueue would otherwise refuse workloads asking for a resource no resource group
+# covers): EFA interfaces come with the node; scratch space is bounded by the namespace's ResourceQuota.
+UNQUOTED_RESOURCES = ("vpc.amazonaws.com/efa", "ephemeral-storage")
 FRAMEWORKS = ["batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob", "ray.io/rayjob",
-              "ray.io/raycluster", "ray.io/rayservice"]
+              "ray.io/raycluster", "ray.io/rayservice", "pod", "deployment", "statefulset"]
 
 
 class KueueSettings(AddonSettings):
     namespace: DnsLabel = "kueue-system"
     cohort: DnsLabel = "mlcluster"
-    borrowing: bool = Field(True, description="Teams may borrow idle quota from the cohort.")
+    borrowing: bool = Field(True, description="Teams may borrow idle GPU capacity in the cohort (reclaimed by "
+                                              "preemption when its owners need it).")
     lending_limit_percent: int = Field(100, ge=0, le=100,
-                                       description="Share of a team's nominal quota the cohort may borrow.")
+                                       description="Share of a team's guaranteed GPUs others may borrow while idle.")
     wait_for_pods_ready_timeout: str = Field("10m", pattern=r"^[0-9]+(s|m|h)$",
                                              description="All-or-nothing admission: evict if pods are not ready.")
-    manage_unlabelled_jobs: bool = Field(True, description="Jobs without a queue label in team namespaces are "
-                                                           "held by Kueue, so nobody bypasses the queues.")
-
-
-def pool_capacity(pool: NodePool) -> int:
-    """`nvidia.com/gpu` a pool offers at its max size (time-slicing replicas and MIG instances count)."""
-    return pool_gpus(pool)
-
-
-def gpu_flavors(profile: ProfileBase) -> list[NodePool]:
-    """GPU pools in the order Kueue tries them: whole GPUs first, time-sliced and MIG slices last, so a job
-    only lands on a shared GPU when the whole ones are taken (or when it selects that pool)."""
-    pools = [p for p in profile.node_pools if p.gpu is not None and pool_capacity(p) > 0]
-    return sorted(pools, key=lambda p: not is_exclusive(p))
-
-
-def gpu_shares(profile: ProfileBase) -> dict[str, dict[str, int]]:
-    """Team → flavor → nominal GPUs: each team's quota split over GPU pools by capacity (largest remainder)."""
-    flavors = gpu_flavors(profile)
-    total = sum(pool_capacity(p) for p in flavors)
-    shares: dict[str, dict[str, int]] = {}
-    for team in profile.teams:
-        if not flavors or team.quota.gpu == 0:
-            shares[team.name] = {p.name: 0 for p in flavors}
-            continue
-        exact = {p.name: team.quota.gpu * pool_capacity(p) / total for p in flavors}
-        split = {name: math.floor(value) for name, value in exact.items()}
-        left = team.quota.gpu - sum(split.values())
-        for name in sorted(exact, key=lambda n: (split[n] - exact[n], n))[:left]:
-            split[name] += 1
-        shares[team.name] = split
-    return shares
+    manage_unlabelled_jobs: bool = Field(True, description="Workloads without a queue label in team namespaces go "
+                                                           "to the team's `default` queue: nobody bypasses it.")
 
 
 def flavor_manifests(profile: ProfileBase) -> list[dict[str, Any]]:
-    out = [{"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
-            "metadata": objects.metadata(DEFAULT_FLAVOR), "spec": {}}]
-    for pool in gpu_flavors(profile):
-        facts = PoolFacts.from_pool(pool)
+    out = [{"apiVersion": API, "kind": "ResourceFlavor", "metadata": objects.metadata(DEFAULT_FLAVOR), "spec": {}}]
+    for flavor in quotas.flavors(profile):
+        facts = PoolFacts.from_pool(quotas.pool_of(profile, flavor.pool))
         taints = [{"key": t["key"], "value": t["value"], "effect": t["effect"]} for t in facts.taints]
         gpu_taint = [t for t in taints if t["key"] == GPU_TAINT_KEY]
-        out.append({"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
-                    "metadata": objects.metadata(pool.name),
-                    "spec": {"nodeLabels": {POOL_LABEL: pool.name, GPU_PRODUCT_LABEL: facts.gpu_product},
-                             "nodeTaints": taints,
+        labels = {POOL_LABEL: flavor.pool}
+        if flavor.whole:
+            labels[GPU_COUNT_LABEL] = facts.labels[GPU_COUNT_LABEL]  # what multi-GPU jobs select with `Gt`
+        out.append({"apiVersion": API, "kind": "ResourceFlavor", "metadata": objects.metadata(flavor.pool),
+                    "spec": {"nodeLabels": labels, "nodeTaints": taints,
                              "tolerations": [{"key": t["key"], "operator": "Equal", "value": t["value"],
                                               "effect": t["effect"]} for t in gpu_taint]}})
     return out
 
 
-def _resource(name: str, nominal: str | int, settings: KueueSettings) -> dict[str, Any]:
-    """One quota entry. The lending limit applies to GPUs (the scarce resource), which are whole numbers."""
-    entry: dict[str, Any] = {"name": name, "nominalQuota": nominal}
-    if not settings.borrowing:
-        entry["borrowingLimit"] = 0
-    if isinstance(nominal, int) and settings.lending_limit_percent < 100:
-        entry["lendingLimit"] = nominal * settings.lending_limit_percent // 100
-    return entry
+def _gpu_groups(profile: ProfileBase, quota: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One resource group per GPU resource; `quota[pool]` is the entry for that pool's flavor."""
+    groups = []
+    for resource in quotas.resources(profile):
+        pools = [f for f in quotas.flavors(profile) if f.resource == resource]
+        groups.append({"coveredResources": [resource], "flavors": [
+            {"name": f.pool, "resources": [{"name": resource, **quota[f.pool]}]} for f in pools]})
+    return groups
+
+
+def cohort_manifest(profile: ProfileBase, settings: KueueSettings) -> dict[str, Any]:
+    """The cohort owns what no team is guaranteed, so every GPU of every pool can be reached through a queue."""
+    left = quotas.unassigned(profile)
+    spec: dict[str, Any] = {}
+    groups = _gpu_groups(profile, {pool: {"nominalQuota": units} for pool, units in left.items()})
+    if groups:
+        spec["resourceGroups"] = groups
+    return {"apiVersion": API, "kind": "Cohort", "metadata": objects.metadata(settings.cohort), "spec": spec}
 
 
 def cluster_queue_name(team: Team) -> str:
     return f"team-{team.name}"
 
 
-def cluster_queue_manifest(team: Team, namespace: str, profile: ProfileBase, settings: KueueSettings,
-                           shares: dict[str, int]) -> dict[str, Any]:
-    cpu_mem = [_resource("cpu", team.quota.cpu, settings), _resource("memory", team.quota.memory, settings)]
+def cluster_queue_manifest(team: Team, namespace: str, profile: ProfileBase, settings: KueueSettings
+                           ) -> dict[str, Any]:
+    shares = quotas.nominal(profile)[team.name]
+    not_borrowed = {"borrowingLimit": 0}
+    cpu_mem = [{"name": "cpu", "nominalQuota": team.quota.cpu, **not_borrowed},
+               {"name": "memory", "nominalQuota": team.quota.memory, **not_borrowed}]
     groups: list[dict[str, Any]] = [
         {"coveredResources": ["cpu", "memory"], "flavors": [{"name": DEFAULT_FLAVOR, "resources": cpu_mem}]}]
-    flavors = gpu_flavors(profile)
-    if flavors:
-        groups.append({"coveredResources": [GPU_RESOURCE], "flavors": [
-            {"name": p.name, "resources": [_resource(GPU_RESOURCE, shares[p.name], settings)]} for p in flavors]})
+
+    def gpu_quota(pool: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"nominalQuota": shares.get(pool, 0)}
+        if not settings.borrowing:
+            entry["borrowingLimit"] = 0
+        if settings.lending_limit_percent < 100:
+            entry["lendingLimit"] = shares.get(pool, 0) * settings.lending_limit_percent // 100
+        return entry
+
+    groups += _gpu_groups(profile, {f.pool: gpu_quota(f.pool) for f in quotas.flavors(profile)})
     return {
-        "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue",
+        "apiVersion": API, "kind": "ClusterQueue",
         "metadata": objects.metadata(cluster_queue_name(team), labels={TEAM_LABEL: team.name}),
         "spec": {
             "cohortName": settings.cohort,
@@ -135,15 +136,16 @@ def cluster_queue_manifest(team: Team, namespace: str, profile: ProfileBase, set
     }
 
 
-def local_queue_manifest(team: Team, namespace: str) -> dict[str, Any]:
-    """The queue scientists name in `kueue.x-k8s.io/queue-name`: their team's name."""
-    return {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
-            "metadata": objects.metadata(team.name, namespace),
-            "spec": {"clusterQueue": cluster_queue_name(team)}}
+def local_queue_manifests(team: Team, namespace: str) -> list[dict[str, Any]]:
+    """The queue scientists name in `kueue.x-k8s.io/queue-name` (their team's name), and `default`, where Kueue
+    puts what carries no queue label. Both feed the team's ClusterQueue."""
+    return [{"apiVersion": API, "kind": "LocalQueue", "metadata": objects.metadata(name, namespace),
+             "spec": {"clusterQueue": cluster_queue_name(team)}}
+            for name in sorted({team.name, DEFAULT_QUEUE})]
 
 
 def priority_manifests() -> list[dict[str, Any]]:
-    return [{"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "WorkloadPriorityClass",
+    return [{"apiVersion": API, "kind": "WorkloadPriorityClass",
              "metadata": objects.metadata(name), "value": value, "description": description}
             for name, (value, description) in PRIORITIES.items()]
 
@@ -159,7 +161,6 @@ def manager_config(settings: KueueSettings) -> str:
                              "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60,
                                                    "backoffMaxSeconds": 3600}},
         "integrations": {"frameworks": list(FRAMEWORKS)},
-        # Devices that are not quota (EFA interfaces come with the node): a job asking for them stays admissible.
         "resources": {"excludeResourcePrefixes": list(UNQUOTED_RESOURCES)},
     }
     if settings.manage_unlabelled_jobs:
@@ -175,21 +176,6 @@ class Kueue(Addon):
     description = "Kueue: team ClusterQueues in a cohort, GPU flavors per pool, priorities, LocalQueues."
     Settings = KueueSettings
 
-    @classmethod
-    def check(cls, profile: ProfileBase, settings: KueueSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
-        found: list[tuple[tuple, object, str]] = []
-        total = sum(pool_capacity(p) for p in gpu_flavors(profile))
-        if any(team.quota.gpu > total for team in profile.teams):
-            return found  # already reported on the team's quota (profiles/rules.py)
-        shares = gpu_shares(profile)
-        for i, pool in enumerate(gpu_flavors(profile)):
-            nominal = sum(team_shares.get(pool.name, 0) for team_shares in shares.values())
-            if nominal > pool_capacity(pool):
-                found.append((("node_pools", i, "max"), pool.max,
-                               f"the teams' nominal GPU quota on this pool adds up to {nominal}, more than its "
-                               f"{pool_capacity(pool)} GPUs at max size; raise max or lower team GPU quotas"))
-        return found
-
     def build(self) -> dict[str, Any]:
         settings: KueueSettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
@@ -198,13 +184,12 @@ class Kueue(Addon):
         release = self.helm_release("kueue", "kueue", settings.namespace, values, depends_on=[ns])
         after = [release]
         objects_created: list[pulumi.Resource] = []
-        for manifest in [*flavor_manifests(self.profile), *priority_manifests()]:
+        for manifest in [*flavor_manifests(self.profile), *priority_manifests(),
+                         cohort_manifest(self.profile, settings)]:
             kind = manifest["kind"].lower()
             objects_created.append(self.apply(f"{kind}-{manifest['metadata']['name']}", manifest, depends_on=after))
-        shares = gpu_shares(self.profile)
         for team in self.profile.teams:
-            manifest = cluster_queue_manifest(team, team_namespace(team, self.profile.tenancy), self.profile, settings,
-                                              shares[team.name])
+            manifest = cluster_queue_manifest(team, team_namespace(team, self.profile.tenancy), self.profile, settings)
             self.apply(f"clusterqueue-{team.name}", manifest, depends_on=[*after, *objects_created])
         return {"queues": {t.name: t.name for t in self.profile.teams}}
 

@@ -39,11 +39,12 @@ def test_mode_follows_the_substrate():
 
 
 def test_a_mig_pool_on_eks_brings_the_operator_with_host_drivers():
-    r = render(profile="aws-gpu", sets=(  # the 8-GPU tier shrinks: a MIG H100 node has no whole GPUs left
-        "node_pools[4].sharing={mode: mig, mig_strategy: single, mig_layout: all-1g.10gb}", "tiers[3].gpu=4"))
+    r = render(profile="aws-gpu", sets=(  # the 8-GPU tier goes: a MIG H100 node has no whole GPUs left
+        "node_pools[4].sharing={mode: mig, mig_strategy: mixed, mig_layout: all-1g.10gb}", "tiers[4].gpu=4",
+        "tiers[4].memory=900Gi", "tiers[4].cpu=90", "teams[0].quota.gpu=8", "teams[1].quota.gpu=8"))
     values = release(r, "gpu-operator")["values"]
     assert values["driver"]["enabled"] is False and values["toolkit"]["enabled"] is False  # the EKS AMI's
-    assert values["mig"]["strategy"] == "single" and values["migManager"]["enabled"] is True
+    assert values["mig"]["strategy"] == "mixed" and values["migManager"]["enabled"] is True
 
 
 def test_operator_driver_values_fit_the_chart():
@@ -62,8 +63,10 @@ def test_time_sliced_pool_config_and_node_label_agree():
     r = rendered_profile("aws-gpu")
     configs = release(r, "nvidia-device-plugin")["values"]["config"]["map"]
     sliced = yaml.safe_load(configs["gpu-a10g"])
+    # Replicas are advertised as nvidia.com/gpu.shared (k8s-device-plugin v0.20.0 api/config/v1: renameByDefault
+    # gives each resource the DefaultSharedResourceNameSuffix ".shared"): never counted as whole GPUs.
     assert sliced["sharing"]["timeSlicing"] == {
-        "renameByDefault": False, "failRequestsGreaterThanOne": True,
+        "renameByDefault": True, "failRequestsGreaterThanOne": True,
         "resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}
     assert "sharing" not in yaml.safe_load(configs["gpu-h100"])
     assert set(configs) == {"default", "gpu-a10g", "gpu-l4", "gpu-h100"}
@@ -74,7 +77,8 @@ def test_time_sliced_pool_config_and_node_label_agree():
         if "nvidia.com/gpu.product" in labels:
             assert labels["nvidia.com/device-plugin.config"] in configs
     a10g = next(g for g in groups if g["inputs"]["labels"].get("mlcluster.io/pool") == "gpu-a10g")
-    assert a10g["inputs"]["labels"]["nvidia.com/gpu.product"] == "NVIDIA-A10G-SHARED"
+    # A renamed shared resource is labelled with the plain product (internal/lm/resource.go getProductName).
+    assert a10g["inputs"]["labels"]["nvidia.com/gpu.product"] == "NVIDIA-A10G"
 
 
 def test_operator_on_baremetal_leaves_driver_and_containerd_to_the_host():
@@ -82,15 +86,15 @@ def test_operator_on_baremetal_leaves_driver_and_containerd_to_the_host():
     values = release(r, "gpu-operator")["values"]
     assert values["driver"]["enabled"] is False
     assert values["toolkit"]["enabled"] is False
-    assert values["mig"]["strategy"] == "single" and values["migManager"]["enabled"] is True
+    assert values["mig"]["strategy"] == "mixed" and values["migManager"]["enabled"] is True
     assert values["devicePlugin"]["config"] == {"name": config.DEVICE_PLUGIN_CONFIG, "default": "default"}
     plugin = yaml.safe_load(r.files["manifests/node-agents/configmap-device-plugin-config.yaml"])
     assert set(plugin["data"]) == {"default", "gpu-a100", "gpu-l40s", "gpu-h100-mig"}
-    assert yaml.safe_load(plugin["data"]["gpu-h100-mig"])["flags"]["migStrategy"] == "single"
+    assert yaml.safe_load(plugin["data"]["gpu-h100-mig"])["flags"]["migStrategy"] == "mixed"
     # The MIG host is labelled with the layout the MIG manager applies, and the product discovery will report.
     install = r.files["scripts/mlcluster-h100-1-install.sh"]
     assert "nvidia.com/mig.config=all-1g.10gb" in install
-    assert "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3-MIG-1g.10gb" in install
+    assert "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3" in install
     assert "default-runtime: nvidia" in install
     assert "default-runtime" not in r.files["scripts/mlcluster-server-1-install.sh"]
 

@@ -33,8 +33,10 @@ def test_each_team_namespace_is_isolated(rendered):
             by_kind.setdefault(obj["kind"], []).append(obj)
         deny = [p for p in by_kind["NetworkPolicy"] if p["metadata"]["name"] == "default-deny-ingress"]
         assert deny and deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-        hard = by_kind["ResourceQuota"][0]["spec"]["hard"]
-        assert "requests.nvidia.com/gpu" in hard and "requests.cpu" in hard and "requests.memory" in hard
+        quotas = {q["metadata"]["name"]: q["spec"] for q in by_kind["ResourceQuota"]}
+        hard = quotas["team-quota"]["hard"]
+        assert "requests.cpu" in hard and "requests.memory" in hard and hard["services.loadbalancers"] == "0"
+        assert quotas["no-system-priority"]["hard"] == {"pods": "0"}
         assert by_kind["LimitRange"][0]["spec"]["limits"][0]["default"]
         for binding in by_kind.get("RoleBinding", []):
             assert binding["metadata"]["namespace"] == name
@@ -105,8 +107,8 @@ def test_limit_range_ceiling_is_the_largest_allowed_tier():
     tiny = load_profile("local", sets=("tiers[0].cpu=1", "tiers[1].cpu=1", "tiers[0].memory=1Gi",
                                        "tiers[1].memory=1Gi"))
     limits = container_limits(tiny.teams[0], list(tiny.tiers))
-    assert limits["default"] == {"cpu": "1", "memory": "1Gi"}  # defaults never exceed the ceiling
-    assert limits["defaultRequest"] == {"cpu": "250m", "memory": "512Mi"}
+    assert limits["default"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "20Gi"}  # never above the ceiling
+    assert limits["defaultRequest"] == {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
 
 
 def test_team_bucket_role_is_limited_to_its_prefix():

@@ -36,7 +36,8 @@ def test_schedulable_gpus_per_node_and_pool():
 
 def test_advertised_product_follows_the_labeler():
     assert advertised_product(pool()) == "NVIDIA-A100-SXM4-80GB"
-    assert advertised_product(pool(mode="time-slicing", replicas=4)) == "NVIDIA-A100-SXM4-80GB-SHARED"
+    # renameByDefault: the shared resource is renamed, so no "-SHARED" (internal/lm/resource.go getProductName)
+    assert advertised_product(pool(mode="time-slicing", replicas=4)) == "NVIDIA-A100-SXM4-80GB"
     assert advertised_product(pool(mode="mig", mig_strategy="single", mig_layout="all-3g.40gb")) == \
         "NVIDIA-A100-SXM4-80GB-MIG-3g.40gb"
     assert advertised_product(pool(mode="mig", mig_strategy="mixed", mig_layout="all-balanced")) == \
@@ -73,14 +74,14 @@ def test_single_strategy_cannot_use_the_balanced_layout():
     assert "one MIG profile on every GPU" in found["node_pools[1].sharing.mig_layout"]
 
 
-def test_mixed_strategy_is_refused_when_teams_share_the_cluster():
-    found = problems("node_pools[1].sharing={mode: mig, mig_strategy: mixed, mig_layout: all-balanced}")
-    assert "single strategy" in found["node_pools[1].sharing.mig_strategy"]
+def test_single_strategy_is_refused_when_teams_share_the_cluster():
+    found = problems("node_pools[3].sharing={mode: mig, mig_strategy: single, mig_layout: all-1g.10gb}")
+    assert "mixed strategy" in found["node_pools[3].sharing.mig_strategy"]
 
 
 def test_multi_gpu_tier_needs_whole_gpus():
-    # Slice every pool: the 2- and 8-GPU tiers no longer fit on whole GPUs anywhere.
-    found = problems("node_pools[1].sharing={mode: time-slicing, replicas: 2}",
-                     "node_pools[2].sharing={mode: time-slicing, replicas: 2}")
-    assert "whole GPUs" in found["tiers[2].gpu"] and "whole GPUs" in found["tiers[3].gpu"]
-    assert "tiers[1].gpu" not in found  # one GPU: a slice is fine
+    # Slice the A100 pool: the whole-GPU tiers no longer fit anywhere; the slice tiers still do.
+    found = problems("node_pools[1].sharing={mode: time-slicing, replicas: 2}")
+    for i in (3, 4, 5):  # gpu-1, gpu-2, gpu-8
+        assert "whole GPUs" in found[f"tiers[{i}].gpu"]
+    assert "tiers[1].gpu" not in found and "tiers[2].gpu" not in found

@@ -91,7 +91,7 @@ def test_team_gpu_quota_beyond_cluster_capacity(tmp_path):
     body = "node_pools:" + GPU_POOL + "teams:\n  - name: vision\n    quota: {gpu: 3}\n"
     p = one(tmp_path, body)
     assert (p.field, p.value) == ("teams[0].quota.gpu", 3)
-    assert "(2 at the pools' max size)" in p.allowed
+    assert "(2 at their max size)" in p.allowed
 
 
 def test_duplicate_team_names_in_one_file(tmp_path):

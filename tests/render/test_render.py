@@ -56,6 +56,9 @@ def test_invalid_object_fails_the_render():
 def test_no_generated_secret_appears_anywhere_in_the_tree(kind, name):
     rendered = get(kind, name)
     passwords = [r for r in rendered.result.resources if r.type == "random:index/randomPassword:RandomPassword"]
+    if name == "e2e":  # the real-engine stack keeps generated secrets out (no pulumi-random provider there)
+        assert not passwords
+        return
     assert passwords, "the profile generates at least the Grafana admin password"
     for reg in passwords:
         secret = fake_secret(reg.name)

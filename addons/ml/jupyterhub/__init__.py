@@ -26,10 +26,11 @@ from mlcluster.addons.base import Addon
 from mlcluster.addons.ml.jupyterhub import hub_config
 from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
-from mlcluster.components.cluster import GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
+from mlcluster.components.cluster import GPU_COUNT_LABEL, GPU_TAINT_KEY
 from mlcluster.components.tenancy import WORKLOAD_SERVICE_ACCOUNT, allowed_tiers, team_namespace
 from mlcluster.errors import ConfigError
-from mlcluster.profiles.gpu_products import gpus_per_node, is_exclusive
+from mlcluster.profiles import quotas
+from mlcluster.profiles.gpu_products import WHOLE_GPU, tier_resource
 from mlcluster.profiles.model import AddonSettings, DnsLabel, PinnedImage, ProfileBase, Strict, Team, Tier
 from mlcluster.stackconfig import SECRET_PLACEHOLDER, StackSettings
 
@@ -39,6 +40,9 @@ PASSWORD_KEY = "dummy-password"
 CLIENT_SECRET_KEY = "oauth-client-secret"
 HUB_SERVICE_ACCOUNT = "hub"  # z2jh's hub service account
 STACK_KEY = "mlcluster:oidcClientSecret"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+HUB_PORT = 8081
 
 
 class OidcEndpoints(Strict):
@@ -65,24 +69,34 @@ class JupyterHubSettings(AddonSettings):
 
 
 def eligible_pools(profile: ProfileBase, tier: Tier) -> list[str]:
-    """GPU pools a tier's notebook may land on: enough GPUs per node, whole GPUs when it asks for several."""
-    return [p.name for p in profile.node_pools if p.gpu is not None
-            and (is_exclusive(p) and p.gpu.count >= tier.gpu if tier.gpu > 1 else gpus_per_node(p) >= 1)]
+    """GPU pools a tier's notebook may land on: its GPU resource, enough of it on one node."""
+    return [f.pool for f in quotas.eligible(profile, tier)]
+
+
+def multi_gpu_affinity(tier: Tier) -> list[dict[str, Any]]:
+    """Nodes with at least the tier's whole GPUs. Kueue evaluates this against each flavor's labels, so the
+    workload is only ever admitted to a pool whose nodes can hold it (the flavors carry nvidia.com/gpu.count)."""
+    return [{"matchExpressions": [{"key": GPU_COUNT_LABEL, "operator": "Gt", "values": [str(tier.gpu - 1)]}]}]
 
 
 def notebook_profile(profile: ProfileBase, team: Team, tier: Tier, namespace: str) -> dict[str, Any]:
-    """One KubeSpawner profile: exactly the tier's resources, in the team's namespace."""
+    """One KubeSpawner profile: exactly the tier's resources (requests = limits, what Kueue and the quota count),
+    in the team's namespace and queue, at the `interactive` priority. Kueue admits the pod (pod integration) and
+    adds the flavor's node selector and toleration; a multi-GPU tier also requires nodes that can hold it."""
     override: dict[str, Any] = {
         "namespace": namespace,
         "service_account": WORKLOAD_SERVICE_ACCOUNT,
         "cpu_guarantee": quantity.value(tier.cpu), "cpu_limit": quantity.value(tier.cpu),
         "mem_guarantee": tier.memory, "mem_limit": tier.memory,
+        "extra_labels": {QUEUE_LABEL: team.name, PRIORITY_LABEL: "interactive"},
     }
-    if tier.gpu:
-        override["extra_resource_limits"] = {GPU_RESOURCE: str(tier.gpu)}
+    resource = tier_resource(tier)
+    if resource is not None:
+        override["extra_resource_guarantees"] = {resource: str(tier.gpu)}
+        override["extra_resource_limits"] = {resource: str(tier.gpu)}
         override["tolerations"] = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
-        override["node_affinity_required"] = [{"matchExpressions": [
-            {"key": POOL_LABEL, "operator": "In", "values": eligible_pools(profile, tier)}]}]
+        if resource == WHOLE_GPU and tier.gpu > 1:
+            override["node_affinity_required"] = multi_gpu_affinity(tier)
     return {"display_name": f"{team.name}: {tier.name}", "description": tier.description or tier.name,
             "slug": f"{team.name}-{tier.name}", "kubespawner_override": override}
 
@@ -180,6 +194,7 @@ class JupyterHub(Addon):
         users = sorted({u for t in self.profile.teams for u in (*t.members, *t.leads)})
         groups = sorted({g for t in self.profile.teams for g in t.groups})
         values = self.values(secret=SECRET, password_key=PASSWORD_KEY, client_secret_key=CLIENT_SECRET_KEY,
+                             hub_port=HUB_PORT,
                              hub_code=hub_code(self.profile), users=users, groups=groups,
                              storage_class=self.cluster.user_data_storage_class,
                              host=f"jupyter.{gateway.domain}" if gateway.enabled else None,

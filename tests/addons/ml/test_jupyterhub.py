@@ -11,6 +11,7 @@ from mlcluster.addons.ml.jupyterhub import eligible_pools, teams_config
 from mlcluster.components import quantity
 from mlcluster.errors import ConfigError
 from mlcluster.profiles.effective import load_profile
+from mlcluster.profiles.gpu_products import tier_resource
 from mlcluster.render import engine
 from tests.conftest import rendered_profile, rendered_stack
 
@@ -54,20 +55,40 @@ def test_notebook_profiles_are_exactly_the_tiers():
             override = notebook["kubespawner_override"]
             assert override["cpu_limit"] == override["cpu_guarantee"] == quantity.value(tier.cpu)
             assert override["mem_limit"] == override["mem_guarantee"] == tier.memory
-            assert override.get("extra_resource_limits", {}).get("nvidia.com/gpu", "0") == str(tier.gpu)
+            resource = tier_resource(tier)
+            gpus = {resource: str(tier.gpu)} if resource else {}
+            assert override.get("extra_resource_limits", {}) == override.get("extra_resource_guarantees", {}) == gpus
             assert override["service_account"] == "workload"  # the team's identity (S3 prefix on eks)
+            # In the team's queue at the interactive priority: Kueue admits notebooks like any workload.
+            team_name = notebook["slug"].split("-", 1)[0]
+            assert override["extra_labels"] == {"kueue.x-k8s.io/queue-name": team_name,
+                                                "kueue.x-k8s.io/priority-class": "interactive"}
 
 
 def test_gpu_tiers_tolerate_the_taint_and_land_on_pools_that_hold_them():
     profile = load_profile("aws-gpu")
     tiers = {t.name: t for t in profile.tiers}
-    assert eligible_pools(profile, tiers["gpu-1"]) == ["gpu-a10g", "gpu-l4", "gpu-h100"]
-    assert eligible_pools(profile, tiers["gpu-2"]) == ["gpu-l4", "gpu-h100"]  # whole GPUs: not the sliced A10G
+    assert eligible_pools(profile, tiers["gpu-shared"]) == ["gpu-a10g"]  # slices are their own resource
+    assert eligible_pools(profile, tiers["gpu-1"]) == ["gpu-l4", "gpu-h100"]
+    assert eligible_pools(profile, tiers["gpu-2"]) == ["gpu-l4", "gpu-h100"]
     assert eligible_pools(profile, tiers["gpu-8"]) == ["gpu-h100"]
     override = next(p for p in teams_config(profile)["vision"]["profiles"]
                     if p["slug"] == "vision-gpu-8")["kubespawner_override"]
     assert override["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert override["node_affinity_required"][0]["matchExpressions"][0]["values"] == ["gpu-h100"]
+    # Kueue matches this against each flavor's nvidia.com/gpu.count: only 8-GPU nodes can take the notebook.
+    assert override["node_affinity_required"] == [{"matchExpressions": [
+        {"key": "nvidia.com/gpu.count", "operator": "Gt", "values": ["7"]}]}]
+    one = next(p for p in teams_config(profile)["vision"]["profiles"] if p["slug"] == "vision-gpu-1")
+    assert "node_affinity_required" not in one["kubespawner_override"]  # any pool with a whole GPU
+
+
+def test_notebooks_reach_the_hub_from_team_namespaces():
+    """z2jh sets `hub_connect_url` to http://hub:8081, which resolves only in the hub's namespace (z2jh#1916);
+    notebooks run in team namespaces, so the hub's full service name is set (hub.config is applied after it,
+    jupyterhub/files/hub/jupyterhub_config.py at 4.4.0)."""
+    values = yaml.safe_load(rendered_profile("local").files["helm/jupyterhub.yaml"])["values"]
+    assert values["hub"]["config"]["JupyterHub"]["hub_connect_url"] == \
+        "http://hub.jupyterhub.svc.cluster.local:8081"
 
 
 def test_hub_spawns_into_team_namespaces_with_a_namespaced_role():
