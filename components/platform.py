@@ -14,6 +14,7 @@ import pulumi
 
 from mlcluster.addons import install_order, registry, settings_of
 from mlcluster.addons.base import Addon
+from mlcluster.addons.catalog import chart as catalog_chart
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
@@ -22,6 +23,17 @@ from mlcluster.components.tenancy import TeamSpace
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
+
+
+def gateway_api_crds(cluster: ClusterHandle, parent: pulumi.Resource,
+                     depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+    """The Gateway API's standard-channel CRDs at the catalog's pinned release, applied before every add-on (the
+    gateway controller, cert-manager's gateway support, JupyterHub's and KServe's routes all need them)."""
+    import pulumi_kubernetes as k8s
+
+    bundle = catalog_chart("gateway-api")
+    return k8s.yaml.v2.ConfigFile("gateway-api-crds", file=bundle.repository,
+                                  opts=cluster.opts(parent, depends_on=depends_on))
 
 
 def enabled_addons(profile: ProfileBase) -> list[str]:
@@ -53,7 +65,12 @@ class Platform(pulumi.ComponentResource):
                                            cluster.opts(self, depends_on=list(cluster.ready))))
 
         secrets = SecretDelivery(cluster)  # the secrets add-on, when on, upgrades it (External Secrets)
-        shared: dict[str, Any] = {}
+        shared: dict[str, Any] = {"crd_providers": {}}
+        if any(group == "gateway.networking.k8s.io" for cls in classes.values() for chart in cls.installs
+               for group in catalog_chart(chart).crds) or "gateway" in classes:
+            bundle = gateway_api_crds(cluster, self, base_deps)
+            shared["crd_providers"]["gateway.networking.k8s.io"] = bundle
+            base_deps.append(bundle)
         self.addons: dict[str, Addon] = {}
         for key, cls in classes.items():
             deps = base_deps + [self.addons[r] for r in cls.requires if r in self.addons]
@@ -68,6 +85,13 @@ class Platform(pulumi.ComponentResource):
             return sorted({ns for key, cls in classes.items() if wanted(cls)
                            for ns in cls.namespaces(settings_of(profile, key))})  # type: ignore[arg-type]
 
+        roles: list[pulumi.Resource] = []
+        if profile.teams:
+            from mlcluster.components.team_roles import role_manifests
+
+            roles = [objects.apply(f"clusterrole-{m['metadata']['name']}", m, cluster.provider,
+                                   cluster.opts(self, depends_on=list(cluster.ready)))
+                     for m in role_manifests(profile.tenancy.member_exec)]
         platform_namespaces = namespaces_of(lambda cls: bool(cls.network_roles))
         service_namespaces = namespaces_of(lambda cls: cls.serves_teams)
         self.teams = {
@@ -75,7 +99,8 @@ class Platform(pulumi.ComponentResource):
                                  local_queue="kueue" in self.addons, service_namespaces=service_namespaces,
                                  gpu_reach=quotas.reach(profile, team),
                                  opts=pulumi.ResourceOptions(parent=self,
-                                                             depends_on=[*cluster.ready, *self.addons.values()]))
+                                                             depends_on=[*cluster.ready, *roles,
+                                                                         *self.addons.values()]))
             for team in profile.teams
         }
         self.stack_outputs = self._outputs()

@@ -19,6 +19,7 @@ from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
 from mlcluster.components.aws.iam import ServiceAccountRole, bucket_prefix_role
 from mlcluster.components.cluster import ClusterHandle
+from mlcluster.components.team_roles import LEAD_ROLE, MEMBER_ROLE
 from mlcluster.profiles.model import Team, Tenancy, Tier
 
 WORKLOAD_SERVICE_ACCOUNT = "workload"
@@ -87,16 +88,17 @@ def _binding(name: str, ns: str, role: str, subjects: list[dict[str, str]]) -> d
 
 
 def role_bindings(team: Team, ns: str) -> list[dict[str, Any]]:
-    """Members and groups edit, leads administer — within the namespace only (RoleBinding, never Cluster)."""
+    """Members and groups get the team-member role, leads the team-lead role (components/team_roles.py) — within
+    the namespace only (RoleBinding, never Cluster), and never the built-in `edit`/`admin`."""
     rbac = "rbac.authorization.k8s.io"
     members = [{"apiGroup": rbac, "kind": "User", "name": u} for u in team.members]
     members += [{"apiGroup": rbac, "kind": "Group", "name": g} for g in team.groups]
     leads = [{"apiGroup": rbac, "kind": "User", "name": u} for u in team.leads]
     out = []
     if members:
-        out.append(_binding("team-members", ns, "edit", members))
+        out.append(_binding("team-members", ns, MEMBER_ROLE, members))
     if leads:
-        out.append(_binding("team-leads", ns, "admin", leads))
+        out.append(_binding("team-leads", ns, LEAD_ROLE, leads))
     return out
 
 

@@ -271,9 +271,9 @@ class TeamQuota(Strict):
 class Team(Strict):
     name: DnsLabel
     description: str = ""
-    members: list[str] = Field(default_factory=list, description="Users bound to `edit` in the team namespace.")
-    groups: list[str] = Field(default_factory=list, description="Groups bound to `edit` in the team namespace.")
-    leads: list[str] = Field(default_factory=list, description="Users bound to `admin` in the team namespace.")
+    members: list[str] = Field(default_factory=list, description="Users given the team-member role in the namespace.")
+    groups: list[str] = Field(default_factory=list, description="Groups given the team-member role in the namespace.")
+    leads: list[str] = Field(default_factory=list, description="Users given the team-lead role in the namespace.")
     quota: TeamQuota
     tiers: list[str] | None = Field(None, description="Tier names the team may use; null means all tiers.")
 
@@ -289,6 +289,9 @@ class Tenancy(Strict):
     bucket_access: bool = Field(
         True, description="eks: each team's `workload` service account gets a Pod Identity role for its prefix "
                           "`teams/<team>/` of the artifacts bucket.")
+    member_exec: bool = Field(
+        False, description="Let team members exec into, attach to and port-forward to pods in their namespace. Off: "
+                            "RBAC cannot tell a member's own pods from a colleague's notebook.")
 
 
 class Kubernetes(Strict):

@@ -107,6 +107,19 @@ def _resources(r: Resource) -> Iterator[str]:
             yield f"container {c.get('name')} lacks requests or limits"
 
 
+def _cluster_secret_readers(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    """A ClusterRole reading Secrets is cluster-wide only where a ClusterRoleBinding grants it; bound by
+    RoleBindings (the team roles) it reads the Secrets of that namespace alone."""
+    bound = {r.prop("roleRef", "name") for r in resources if r.kind == "ClusterRoleBinding"}
+    for r in resources:
+        if r.kind != "ClusterRole" or r.k8s_name not in bound:
+            continue
+        for rule in _list(r.prop("rules")):
+            verbs, kinds = set(_list(rule.get("verbs"))), set(_list(rule.get("resources")))
+            if "secrets" in kinds and verbs & {"get", "list", "watch"}:
+                yield r, "cluster-wide read of every Secret"
+
+
 def _rbac(r: Resource) -> Iterator[str]:
     if r.kind in ("Role", "ClusterRole"):
         for rule in _list(r.prop("rules")):
@@ -115,8 +128,7 @@ def _rbac(r: Resource) -> Iterator[str]:
                 yield "wildcard in an RBAC rule"
             if verbs & ESCALATING_VERBS - {"*"}:
                 yield f"RBAC rule grants {sorted(verbs & ESCALATING_VERBS)}"
-            if r.kind == "ClusterRole" and "secrets" in resources and verbs & {"get", "list", "watch"}:
-                yield "cluster-wide read of every Secret"
+
     if r.kind in ("RoleBinding", "ClusterRoleBinding"):
         if r.prop("roleRef", "name") == "cluster-admin":
             yield "binds cluster-admin"
@@ -230,7 +242,7 @@ RULES = [
     _r("rbac-least-privilege", "No wildcard, escalating or cluster-admin RBAC; tenants only in their namespace",
        "high", "RBAC is how a tenant stays a tenant.", ("checks.md#40", "CIS 4.1"),
        ("kubernetes:Role", "kubernetes:ClusterRole", "kubernetes:RoleBinding", "kubernetes:ClusterRoleBinding"),
-       _rbac),
+       _rbac, stack=_cluster_secret_readers),
     _r("team-token-automount-off", "Team namespaces' default service account mounts no token", "medium",
        "Pods that do not need the API should not hold a token for it.", ("checks.md#41", "CIS 4.1.5", "CIS 4.1.6"),
        stack=_token_automount),

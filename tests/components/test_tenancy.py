@@ -40,8 +40,8 @@ def test_each_team_namespace_is_isolated(rendered):
         assert by_kind["LimitRange"][0]["spec"]["limits"][0]["default"]
         for binding in by_kind.get("RoleBinding", []):
             assert binding["metadata"]["namespace"] == name
-            if binding["roleRef"]["kind"] == "ClusterRole":  # the team's people: edit / admin, here only
-                assert binding["roleRef"]["name"] in ("edit", "admin")
+            if binding["roleRef"]["kind"] == "ClusterRole":  # the team's people: their roles, here only
+                assert binding["roleRef"]["name"] in ("mlcluster-team-member", "mlcluster-team-lead")
             else:  # the one platform binding: JupyterHub's hub may spawn notebooks here
                 assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                               "name": "jupyterhub-spawner"}
