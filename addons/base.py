@@ -46,6 +46,8 @@ class Addon(pulumi.ComponentResource):
     # A bucket this add-on keeps data in, on the site's S3-compatible store (object_store add-on), which then
     # creates it with credentials for this add-on only, delivered as the Secret `<key>-s3` in its namespace.
     object_store_bucket: ClassVar[str | None] = None
+    # Catalog charts that install CustomResourceDefinitions this add-on may deploy (see catalog.yaml `crds`).
+    installs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cluster: ClusterHandle, settings: AddonSettings, profile: ProfileBase,
                  secrets: SecretDelivery, stack: StackSettings, opts: pulumi.ResourceOptions | None = None,
@@ -104,8 +106,38 @@ class Addon(pulumi.ComponentResource):
     def k8s_opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return self.cluster.opts(self, **kwargs)
 
+    # --- custom resource definitions: who installs a group, and everything that uses it waits for that -------
+
+    @property
+    def crd_providers(self) -> dict[str, pulumi.Resource]:
+        """API group → the resource that installs its CRDs (a Helm release, or the Gateway API bundle)."""
+        return self.shared.setdefault("crd_providers", {})
+
+    def _crd_dependencies(self, groups: tuple[str, ...]) -> list[pulumi.Resource]:
+        """The installers of `groups`. A group whose installer comes later in install order is a bug in the
+        add-on's `requires` (the object would be refused, or a chart would silently skip its template)."""
+        from mlcluster.addons import registry, settings_of
+
+        found = []
+        for group in groups:
+            if group in self.crd_providers:
+                found.append(self.crd_providers[group])
+                continue
+            later = [key for key, cls in registry().items() if settings_of(self.profile, key).enabled  # type: ignore[attr-defined]
+                     and any(group in catalog_chart(chart).crds for chart in cls.installs)]
+            if later:
+                raise RuntimeError(f"add-on {self.key} uses {group}, whose CRDs add-on {later[0]} installs later: "
+                                   f"add {later[0]!r} to {type(self).__name__}.requires")
+        return found
+
     def apply(self, logical_name: str, manifest: dict[str, Any], **opts: Any) -> pulumi.CustomResource:
+        """A Kubernetes object of this add-on; a custom resource waits for the release that installs its CRD."""
+        group = manifest["apiVersion"].rpartition("/")[0]
+        if objects.is_custom(manifest) and group:
+            needed = self._crd_dependencies((group,))
+            opts["depends_on"] = [*opts.get("depends_on", []), *needed]
         return objects.apply(f"{self.key}-{logical_name}", manifest, self.cluster.provider, self.k8s_opts(**opts))
+
 
     def platform_secret(self, logical_name: str, name: str, namespace: str, data: dict[str, pulumi.Input[str]],
                         depends_on: list[pulumi.Resource], type_: str = "Opaque") -> pulumi.Resource:
@@ -134,10 +166,18 @@ class Addon(pulumi.ComponentResource):
                                   profile=self.profile, **context)
 
     def helm_release(self, release: str, chart_name: str, namespace: str, values: dict[str, Any],
-                     depends_on: list[pulumi.Resource] | None = None) -> pulumi.CustomResource:
+                     depends_on: list[pulumi.Resource] | None = None, uses: tuple[str, ...] = ()
+                     ) -> pulumi.CustomResource:
+        """A pinned catalog chart. `uses`: API groups of custom resources its templates create with these values
+        (a ServiceMonitor, an HTTPRoute…) or that the controller needs at start: the release waits for them, since
+        a chart that checks `.Capabilities.APIVersions` silently skips what it cannot see."""
         chart = catalog_chart(chart_name)
         self.charts[release] = f"{chart.name}@{chart.version}"
-        return helm.release(f"{self.key}-{release}", name=release, chart_name=chart_name, namespace=namespace,
+        made = helm.release(f"{self.key}-{release}", name=release, chart_name=chart_name, namespace=namespace,
                             values=values, provider=self.cluster.provider,
-                            opts=self.k8s_opts(depends_on=depends_on or []),
-                            repository_override=self.cluster.chart_repository)
+                            opts=self.k8s_opts(depends_on=[*(depends_on or []), *self._crd_dependencies(uses)]),
+                            repository_override=self.cluster.chart_repository,
+                            local_chart=self.stack.e2e.chart(chart_name) if self.stack.e2e else None)
+        for group in chart.crds:
+            self.crd_providers.setdefault(group, made)
+        return made

@@ -54,6 +54,7 @@ class CertManager(Addon):
     type_name = "CertManager"
     description = "cert-manager: TLS certificates from a self-signed CA or ACME, for the gateway."
     Settings = CertManagerSettings
+    installs = ("cert-manager",)
 
     @classmethod
     def check(cls, profile: ProfileBase, settings: CertManagerSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
@@ -64,8 +65,12 @@ class CertManager(Addon):
     def build(self) -> dict[str, Any]:
         settings: CertManagerSettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
-        release = self.helm_release("cert-manager", "cert-manager", settings.namespace, self.values(),
-                                    depends_on=[ns])
+        gateway_api = bool(getattr(self.profile.addons, "gateway", None) and self.profile.addons.gateway.enabled)  # type: ignore[attr-defined]
+        # enableGatewayAPI makes the controller exit at start when the v1 Gateway CRDs are missing
+        # (cert-manager pkg/controller/context.go): only with the gateway, and after its CRDs.
+        release = self.helm_release("cert-manager", "cert-manager", settings.namespace,
+                                    self.values(gateway_api=gateway_api), depends_on=[ns],
+                                    uses=("gateway.networking.k8s.io",) if gateway_api else ())
         gateway = None
         gateway_settings = getattr(self.profile.addons, "gateway", None)  # type: ignore[attr-defined]
         if gateway_settings is not None and gateway_settings.enabled:

@@ -41,7 +41,8 @@ class Cost(Addon):
         monitoring = self.profile.addons.monitoring  # type: ignore[attr-defined]
         values = self.values(prometheus_service=PROMETHEUS_SERVICE, prometheus_namespace=monitoring.namespace,
                              prometheus_port=PROMETHEUS_PORT, custom_pricing=self.profile.substrate.kind != "eks")
-        self.helm_release("opencost", "opencost", settings.namespace, values, depends_on=[ns])
+        self.helm_release("opencost", "opencost", settings.namespace, values, depends_on=[ns],
+                          uses=("monitoring.coreos.com",))  # its ServiceMonitor
         return {}
 
 

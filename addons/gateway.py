@@ -1,7 +1,9 @@
 """Ingress through the Gateway API (ingress-nginx was retired upstream in 2026): Traefik or Envoy Gateway,
-one `Gateway` named `mlcluster` with an HTTP listener (ACME challenges, redirects) and an HTTPS listener
-whose certificate cert-manager issues. Tools attach HTTPRoutes to it. Team namespaces accept traffic from
-its namespace (network role `ingress`); nothing else reaches them.
+one `Gateway` named `mlcluster` whose HTTP listener only redirects to HTTPS (and answers ACME's HTTP-01
+challenges), and whose HTTPS listener serves every tool's host with one certificate naming them all (a
+wildcard with the private CA; each name with ACME, which cannot issue wildcards over HTTP-01). Tools attach
+HTTPRoutes to the HTTPS listener. The Gateway API CRDs come first (components/platform.py). Team namespaces
+accept traffic from the gateway's namespace (network role `ingress`); nothing else reaches them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.profiles.model import AddonSettings, DnsLabel
+from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
 
 GATEWAY = "mlcluster"
 TLS_SECRET = "mlcluster-gateway-tls"
@@ -30,9 +32,33 @@ class GatewaySettings(AddonSettings):
                         description="Tools are served as <tool>.<domain>.")
 
 
-def manifests(settings: GatewaySettings, wildcard: bool) -> list[dict[str, Any]]:
+def routed_hosts(profile: ProfileBase) -> list[str]:
+    """Every hostname the platform routes through its Gateway (the certificate must name each one)."""
+    settings: GatewaySettings = profile.addons.gateway  # type: ignore[attr-defined]
+    ml = profile.ml  # type: ignore[attr-defined]
+    hosts = []
+    if ml.jupyterhub.enabled:
+        hosts.append(f"jupyter.{settings.domain}")
+    if ml.mlflow.enabled and ml.mlflow.expose:
+        hosts.append(f"mlflow.{settings.domain}")
+    if ml.argo_workflows.enabled:
+        hosts.append(f"argo.{settings.domain}")
+    if ml.kserve.enabled and wildcard_allowed(profile):
+        hosts.append(f"*.{settings.domain}")  # one name per InferenceService, made at run time
+    return hosts
+
+
+def wildcard_allowed(profile: ProfileBase) -> bool:
+    """ACME's HTTP-01 challenge cannot issue a wildcard; the private CA can."""
+    return profile.addons.cert_manager.issuer == "self-signed"  # type: ignore[attr-defined]
+
+
+def manifests(settings: GatewaySettings, hosts: list[str]) -> list[dict[str, Any]]:
+    """The GatewayClass, the certificate for every routed name, and the Gateway: HTTP only redirects (routes
+    from other namespaces cannot attach to it; ACME's HTTP-01 solver routes live beside the certificate), HTTPS
+    serves every routed host with that certificate."""
     http, https = PORTS[settings.controller]
-    names = [settings.domain, f"*.{settings.domain}"] if wildcard else [settings.domain]
+    names = sorted({settings.domain, *hosts}, key=lambda n: (n.startswith("*"), n))
     return [
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": objects.metadata(GATEWAY),
          "spec": {"controllerName": CONTROLLERS[settings.controller]}},
@@ -43,12 +69,22 @@ def manifests(settings: GatewaySettings, wildcard: bool) -> list[dict[str, Any]]
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
          "metadata": objects.metadata(GATEWAY, settings.namespace),
          "spec": {"gatewayClassName": GATEWAY, "listeners": [
-             {"name": "http", "protocol": "HTTP", "port": http, "allowedRoutes": {"namespaces": {"from": "All"}}},
-             {"name": "https", "protocol": "HTTPS", "port": https, "hostname": names[-1],
+             {"name": "http", "protocol": "HTTP", "port": http, "allowedRoutes": {"namespaces": {"from": "Same"}}},
+             {"name": "https", "protocol": "HTTPS", "port": https,
               "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": TLS_SECRET}]},
               "allowedRoutes": {"namespaces": {"from": "All"}}},
          ]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": objects.metadata("https-redirect", settings.namespace),
+         "spec": {"parentRefs": [{"name": GATEWAY, "sectionName": "http"}],
+                  "rules": [{"filters": [{"type": "RequestRedirect",
+                                          "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}},
     ]
+
+
+def parent_ref(gateway: GatewaySettings) -> dict[str, str]:
+    """Where every route attaches: the HTTPS listener of the platform Gateway."""
+    return {"name": GATEWAY, "namespace": gateway.namespace, "sectionName": "https"}
 
 
 def route_manifest(name: str, namespace: str, host: str, gateway: GatewaySettings, service: str,
@@ -56,8 +92,7 @@ def route_manifest(name: str, namespace: str, host: str, gateway: GatewaySetting
     """An HTTPRoute for a tool: `host` on the platform Gateway's HTTPS listener to the tool's Service."""
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": objects.metadata(name, namespace),
-            "spec": {"parentRefs": [{"name": GATEWAY, "namespace": gateway.namespace, "sectionName": "https"}],
-                     "hostnames": [host],
+            "spec": {"parentRefs": [parent_ref(gateway)], "hostnames": [host],
                      "rules": [{"backendRefs": [{"name": service, "port": port}]}]}}
 
 
@@ -66,6 +101,7 @@ class Gateway(Addon):
     type_name = "Gateway"
     description = "Gateway API ingress (Traefik or Envoy Gateway) with TLS from cert-manager."
     Settings = GatewaySettings
+    installs = ("traefik", "gateway-helm")
     requires = ("cert_manager", "metallb")
     needs = {"cert_manager": "the gateway's TLS certificate comes from cert-manager"}
     network_roles = ("ingress",)
@@ -74,9 +110,8 @@ class Gateway(Addon):
         settings: GatewaySettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
         release = self.helm_release(settings.controller, CHARTS[settings.controller], settings.namespace,
-                                    self.values(), depends_on=[ns])
-        wildcard = self.profile.addons.cert_manager.issuer == "self-signed"  # type: ignore[attr-defined]
-        for manifest in manifests(settings, wildcard):
+                                    self.values(), depends_on=[ns], uses=("gateway.networking.k8s.io",))
+        for manifest in manifests(settings, routed_hosts(self.profile)):
             self.apply(f"{manifest['kind'].lower()}-{manifest['metadata']['name']}", manifest, depends_on=[release])
         return {"gateway": f"{settings.namespace}/{GATEWAY}", "domain": settings.domain}
 

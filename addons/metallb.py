@@ -64,6 +64,7 @@ class MetalLB(Addon):
     type_name = "MetalLB"
     description = "MetalLB: LoadBalancer addresses on bare metal (L2 or BGP)."
     Settings = MetalLBSettings
+    installs = ("metallb",)
     uses_node_agents = True
 
     @classmethod

@@ -49,14 +49,17 @@ class Postgres(Addon):
     type_name = "Postgres"
     description = "CloudNativePG operator: PostgreSQL clusters for the tools that keep state (MLflow)."
     Settings = PostgresSettings
+    installs = ("cloudnative-pg",)
     requires = ("monitoring",)  # its PodMonitor needs the Prometheus operator's CRDs
 
     def build(self) -> dict[str, Any]:
         settings: PostgresSettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
+        monitoring = bool(self.profile.addons.monitoring.enabled)  # type: ignore[attr-defined]
+        PODMONITOR = ("monitoring.coreos.com",) if monitoring else ()
         self.helm_release("cloudnative-pg", "cloudnative-pg", settings.namespace,
                           self.values(monitoring=bool(self.profile.addons.monitoring.enabled)),  # type: ignore[attr-defined]
-                          depends_on=[ns])
+                          depends_on=[ns], uses=PODMONITOR)
         return {}
 
 

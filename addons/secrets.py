@@ -49,6 +49,7 @@ class Secrets(Addon):
     type_name = "Secrets"
     description = "Secrets backend: External Secrets + AWS Secrets Manager (eks), Vault (HA raft) or Sealed Secrets."
     Settings = SecretsSettings
+    installs = ("external-secrets", "vault", "sealed-secrets")
     requires = ("storage",)  # vault's raft volumes use the Retain class
 
     @classmethod

@@ -50,6 +50,7 @@ class Storage(Addon):
     type_name = "Storage"
     description = "Bare-metal storage: local-path (k3s), NFS or Longhorn, with a Retain class for user data."
     Settings = StorageSettings
+    installs = ("longhorn",)
 
     @classmethod
     def check(cls, profile: ProfileBase, settings: StorageSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]

@@ -68,6 +68,7 @@ class Gpu(Addon):
     type_name = "Gpu"
     description = "GPU enablement: NVIDIA device plugin + feature discovery, or the GPU operator; sharing; DCGM."
     Settings = GpuSettings
+    installs = ("nvidia-device-plugin", "gpu-operator")
     requires = ("monitoring",)  # its ServiceMonitors need the Prometheus operator's CRDs
     uses_node_agents = True
 
@@ -134,7 +135,8 @@ class Gpu(Addon):
                               self.values("device-plugin", configs=config.plugin_configs(self.profile), **context))
             if settings.dcgm_exporter:
                 self.helm_release("dcgm-exporter", "dcgm-exporter", namespace,
-                                  self.values("dcgm-exporter", **context), depends_on=dcgm)
+                                  self.values("dcgm-exporter", **context), depends_on=dcgm,
+                                  uses=("monitoring.coreos.com",) if monitoring else ())
         else:
             plugin = self.apply("device-plugin-config", config.plugin_config_map(self.profile, namespace))
             driver = settings.driver == "operator"
@@ -143,7 +145,7 @@ class Gpu(Addon):
                 self.values("gpu-operator", plugin_config=config.DEVICE_PLUGIN_CONFIG, driver=driver,
                             toolkit=settings.toolkit == "operator", mig_strategy=config.mig_strategy(self.profile),
                             dcgm=settings.dcgm_exporter, **context),
-                depends_on=[plugin, *dcgm])
+                depends_on=[plugin, *dcgm], uses=("monitoring.coreos.com",) if monitoring else ())
             if driver:
                 for manifest in config.driver_manifests(self.profile, settings.driver_version,
                                                         settings.pool_driver_versions):

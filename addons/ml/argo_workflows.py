@@ -25,6 +25,7 @@ class ArgoWorkflows(Addon):
     type_name = "ArgoWorkflows"
     description = "Argo Workflows: pipelines and retraining in team namespaces; API/UI with the caller's token."
     Settings = ArgoWorkflowsSettings
+    installs = ("argo-workflows",)
     requires = ("gateway",)
 
     def build(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """KServe in Standard (raw Deployment) mode: InferenceServices as Deployments with an HPA, no Knative or Istio.
-Webhook certificates come from cert-manager; with the gateway on, each service gets an HTTPRoute on the
-platform Gateway (`<service>-<namespace>.<domain>`). GPU models request `nvidia.com/gpu` and tolerate the
-GPU taint (README example); they run in team namespaces under the team's quota.
+Webhook certificates come from cert-manager; with the gateway on and the private CA issuing (its wildcard
+covers run-time names), each service gets an HTTPRoute on the platform Gateway's HTTPS listener
+(`<service>-<namespace>.<domain>`); with ACME (HTTP-01 cannot issue a wildcard) services stay in-cluster.
+Predictors run in team namespaces as Kueue workloads (Deployment integration) under the team's quota.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcluster.addons.base import Addon
+from mlcluster.addons.gateway import wildcard_allowed
 from mlcluster.profiles.model import AddonSettings, DnsLabel
 
 
@@ -22,6 +24,7 @@ class KServe(Addon):
     type_name = "KServe"
     description = "KServe (Standard mode, HPA autoscaling, Gateway API): model serving without Knative or Istio."
     Settings = KServeSettings
+    installs = ("kserve-crd",)
     requires = ("cert_manager", "gateway")
     needs = {"cert_manager": "KServe's webhook certificates come from cert-manager"}
 
@@ -30,8 +33,11 @@ class KServe(Addon):
         ns = self.namespace(settings.namespace)
         crds = self.helm_release("kserve-crd", "kserve-crd", settings.namespace, {}, depends_on=[ns])
         gateway = self.profile.addons.gateway  # type: ignore[attr-defined]
+        routed = gateway.enabled and wildcard_allowed(self.profile)
+        uses = ("cert-manager.io", *(("gateway.networking.k8s.io",) if routed else ()))
         self.helm_release("kserve", "kserve-resources", settings.namespace,
-                          self.values(gateway=gateway if gateway.enabled else None), depends_on=[ns, crds])
+                          self.values(gateway=gateway if routed else None), depends_on=[ns, crds],
+                          uses=uses)  # webhook certificates; routes on the platform Gateway
         return {}
 
 

@@ -20,6 +20,7 @@ class KubeRay(Addon):
     type_name = "KubeRay"
     description = "KubeRay operator: RayCluster, RayJob and RayService in team namespaces, queued by Kueue."
     Settings = KubeRaySettings
+    installs = ("kuberay-operator",)
     network_roles = ("ray",)
 
     def build(self) -> dict[str, Any]:

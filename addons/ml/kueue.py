@@ -175,13 +175,17 @@ class Kueue(Addon):
     type_name = "Kueue"
     description = "Kueue: team ClusterQueues in a cohort, GPU flavors per pool, priorities, LocalQueues."
     Settings = KueueSettings
+    installs = ("kueue",)
+    requires = ("monitoring",)
 
     def build(self) -> dict[str, Any]:
         settings: KueueSettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
         values = self.values(manager_config=manager_config(settings),
                              monitoring=self.profile.addons.monitoring.enabled)  # type: ignore[attr-defined]
-        release = self.helm_release("kueue", "kueue", settings.namespace, values, depends_on=[ns])
+        monitoring = ("monitoring.coreos.com",) if self.profile.addons.monitoring.enabled else ()  # type: ignore[attr-defined]
+        release = self.helm_release("kueue", "kueue", settings.namespace, values, depends_on=[ns],
+                                    uses=monitoring)  # enablePrometheus: its ServiceMonitor
         after = [release]
         objects_created: list[pulumi.Resource] = []
         for manifest in [*flavor_manifests(self.profile), *priority_manifests(),

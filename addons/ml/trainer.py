@@ -23,6 +23,7 @@ class Trainer(Addon):
     type_name = "Trainer"
     description = "Kubeflow Trainer: TrainJob for distributed PyTorch, with its JobSet controller, via Kueue."
     Settings = TrainerSettings
+    installs = ("kubeflow-trainer",)
 
     def build(self) -> dict[str, Any]:
         settings: TrainerSettings = self.settings  # type: ignore[assignment]

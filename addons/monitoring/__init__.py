@@ -72,6 +72,7 @@ class Monitoring(Addon):
     type_name = "Monitoring"
     description = "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, node and cluster metrics."
     Settings = MonitoringSettings
+    installs = ("kube-prometheus-stack",)
     network_roles = ("monitoring",)
     requires = ("secrets", "storage")  # platform secrets come through secrets; volumes from storage
     uses_node_agents = True

@@ -25,8 +25,9 @@ from pulumi.runtime import rpc
 
 from mlcluster.render import summary
 from mlcluster.render.engine import Registration, RenderResult
-from mlcluster.render.kubevalidate import validate_manifests
+from mlcluster.render.kubevalidate import RenderError, validate_manifests
 from mlcluster.safewrite import MARKER_TEXT, RENDER_MARKER, check_render_target
+from mlcluster.semantics.graph import cross_references
 
 REDACTED = "[secret]"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -116,8 +117,12 @@ def build_tree(result: RenderResult, header_notes: list[str],
             if path in manifests:
                 raise ValueError(f"two objects render to {path}")
             manifests[path] = manifest
-    progress(f"validating {len(manifests)} Kubernetes objects (kubernetes-validate, strict)")
+    progress(f"validating {len(manifests)} Kubernetes objects (kubernetes-validate, strict) and cross-references")
     validate_manifests(manifests, result.profile.kubernetes.version)
+    findings = cross_references(records)
+    if findings:
+        raise RenderError("the render's objects do not work together:\n" + "\n".join(
+            f"  {f.name}: {f.message}" for f in findings))
     for path, manifest in manifests.items():
         files[path] = _dump_yaml(manifest)
 

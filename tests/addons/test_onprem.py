@@ -60,7 +60,9 @@ def test_gateway_with_tls_from_cert_manager():
     assert https["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "mlcluster-gateway-tls"}]
     assert https["port"] == 8443  # Traefik's websecure entrypoint
     cert = manifest(r, "manifests/gateway/certificate-mlcluster-gateway-tls.yaml")["spec"]
-    assert cert["dnsNames"] == ["ml.lab.example", "*.ml.lab.example"]
+    # Every routed host, and the wildcard KServe's run-time names need (the private CA can issue it).
+    assert cert["dnsNames"] == ["argo.ml.lab.example", "jupyter.ml.lab.example", "ml.lab.example",
+                                "mlflow.ml.lab.example", "*.ml.lab.example"]
     envoy = manifest(variant("addons.gateway.controller=envoy-gateway"), "manifests/gateway/gateway-mlcluster.yaml")
     assert {listener["port"] for listener in envoy["spec"]["listeners"]} == {80, 443}
 

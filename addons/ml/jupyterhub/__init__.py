@@ -199,7 +199,8 @@ class JupyterHub(Addon):
                              storage_class=self.cluster.user_data_storage_class,
                              host=f"jupyter.{gateway.domain}" if gateway.enabled else None,
                              gateway_namespace=gateway.namespace)
-        self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret, *roles])
+        self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret, *roles],
+                          uses=("gateway.networking.k8s.io",) if gateway.enabled else ())  # its httpRoute
         if gateway.enabled:
             outputs["jupyterhubUrl"] = f"https://jupyter.{gateway.domain}"
         return outputs

@@ -52,6 +52,17 @@ class MlflowSettings(AddonSettings):
     expose: bool = Field(False, description="Serve the UI at mlflow.<gateway domain> (put SSO in front).")
 
 
+def allowed_hosts(profile: ProfileBase, settings: MlflowSettings) -> list[str]:
+    """Host headers MLflow accepts (MLFLOW_SERVER_ALLOWED_HOSTS; exact, or fnmatch with `*`): the Service's names
+    with the port clients use, and the public name the gateway forwards when exposed."""
+    service = f"mlflow.{settings.namespace}"
+    names = [f"{service}.svc.cluster.local", f"{service}.svc", service]
+    hosts = [*names, *(f"{n}:{PORT}" for n in names)]
+    if settings.expose:
+        hosts.append(f"mlflow.{profile.addons.gateway.domain}")  # type: ignore[attr-defined]
+    return hosts
+
+
 def artifact_store(profile: ProfileBase, cluster: Any) -> str:
     """Where artifacts go here: `s3` (the eks bucket), `object-store` (the site's store) or `volume`."""
     if cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
@@ -67,7 +78,7 @@ class Mlflow(Addon):
     type_name = "Mlflow"
     description = "MLflow tracking and registry: PostgreSQL (CloudNativePG), artifacts on S3 or a volume."
     Settings = MlflowSettings
-    requires = ("postgres", "object_store", "storage", "secrets", "gateway")
+    requires = ("postgres", "object_store", "storage", "secrets", "gateway", "monitoring")
     serves_teams = True  # notebooks and jobs log to it; it never connects into team namespaces
     object_store_bucket = "mlflow"
 
@@ -124,13 +135,16 @@ class Mlflow(Addon):
         else:
             after.append(self.apply("artifacts", self._artifact_volume(settings), depends_on=[ns], protect=True))
         values = self.values(service_account=SERVICE_ACCOUNT, db_host="(set below)", database=DATABASE,
+                             allowed_hosts=allowed_hosts(self.profile, settings),
                              db_secret=DB_SECRET,
                              monitoring=bool(self.profile.addons.monitoring.enabled),  # type: ignore[attr-defined]
                              **context)
         values["backendStore"]["postgres"]["host"] = db_host  # an Output for RDS: set after rendering
         if store == "s3":
             values["artifactRoot"]["s3"]["bucket"] = self.cluster.aws.artifacts_bucket  # type: ignore[union-attr]
-        release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after)
+        monitoring = ("monitoring.coreos.com",) if self.profile.addons.monitoring.enabled else ()  # type: ignore[attr-defined]
+        release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after,
+                                    uses=monitoring)  # its ServiceMonitor
         url = f"http://mlflow.{settings.namespace}.svc.cluster.local:{PORT}"
         outputs: dict[str, Any] = {"mlflowTrackingUri": url}
         if settings.expose:

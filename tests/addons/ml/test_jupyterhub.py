@@ -122,7 +122,7 @@ def test_oidc_login_on_premises_routes_through_the_gateway():
     assert oauth["allowed_groups"] == ["nlp-scientists"] and oauth["manage_groups"] is True
     assert v["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "jupyterhub-mlcluster"
     assert v["httpRoute"] == {"enabled": True, "hostnames": ["jupyter.ml.lab.example"],
-                              "gateway": {"name": "mlcluster", "namespace": "gateway"}}
+                              "gateway": {"name": "mlcluster", "namespace": "gateway", "sectionName": "https"}}
 
 
 @pytest.mark.parametrize(("profile", "sets", "field", "message"), [

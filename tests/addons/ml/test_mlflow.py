@@ -124,3 +124,27 @@ def test_exposed_only_through_the_gateway_when_asked():
     assert route["spec"]["hostnames"] == ["mlflow.ml.lab.example"]
     assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
     assert not [p for p in rendered_profile("aws-gpu").files if "httproute-mlflow" in p]
+
+
+def _mlflow_allows(allowed, host):
+    """mlflow/server/security_utils.py `is_allowed_host_header`: `*` anywhere allows all; an entry with `*` is an
+    fnmatch pattern, anything else must equal the Host header exactly (port included)."""
+    import fnmatch
+
+    return "*" in allowed or any(fnmatch.fnmatch(host, a) if "*" in a else host == a for a in allowed)
+
+
+def test_mlflow_accepts_the_host_headers_its_clients_send():
+    """The chart sets MLFLOW_SERVER_ALLOWED_HOSTS only from ingress hosts or `serverAllowedHosts`; MLflow's
+    defaults allow only localhost and private IPs, so the in-cluster URL got 403 "Invalid Host header"."""
+    from urllib.parse import urlparse
+
+    import yaml
+
+    from tests.conftest import rendered_stack
+
+    r = rendered_stack("lab")
+    allowed = yaml.safe_load(r.files["helm/mlflow.yaml"])["values"]["serverAllowedHosts"]
+    for url in (r.result.outputs["mlflowTrackingUri"][0], r.result.outputs["mlflowUrl"][0]):
+        assert _mlflow_allows(allowed, urlparse(url).netloc), url
+    assert not _mlflow_allows(allowed, "attacker.example:5000")

@@ -1,0 +1,65 @@
+"""The render's cross-reference pass (mlcluster.semantics.graph), over every shipped profile and stack, and on
+the fragments that break it. On the code before this change it found: nothing installed the Gateway API CRDs
+(the Gateway, its class, every HTTPRoute, Traefik and cert-manager's enableGatewayAPI needed them), Kueue's
+ServiceMonitor did not wait for the Prometheus operator's CRDs, JupyterHub's route attached to the plain HTTP
+listener, and the co-lo HTTPS listener and certificate named only the base host, so no tool route was accepted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlcluster.profiles.loader import shipped_profiles
+from mlcluster.render import available_stacks
+from mlcluster.semantics.graph import Graph, cross_references, routes_served_over_tls
+from tests.conftest import rendered_profile, rendered_stack
+
+RENDERS = [("profile", n) for n in shipped_profiles()] + [("stack", s) for s in available_stacks()]
+
+
+def records(kind, name):
+    rendered = rendered_profile(name) if kind == "profile" else rendered_stack(name)
+    return json.loads(rendered.files["resources.json"])["resources"]
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_every_render_passes_the_cross_reference_pass(kind, name):
+    assert cross_references(records(kind, name)) == []
+
+
+def test_a_custom_resource_that_does_not_wait_for_its_crds_is_found():
+    found = records("profile", "local")
+    queue = next(r for r in found if r["type"].endswith(":ClusterQueue"))
+    queue = {**queue, "dependencies": [], "parent": None}
+    broken = [queue if r["urn"] == queue["urn"] else r for r in found]
+    messages = [f.message for f in Graph(broken).crds_before_use()]
+    assert any("kueue.x-k8s.io but does not wait for its CRDs (kueue-kueue)" in m for m in messages)
+
+
+def test_plain_http_routes_and_uncovered_hosts_are_found():
+    found = records("stack", "colo")
+    route = next(r for r in found if r["name"] == "mlflow-route")
+    plain = json.loads(json.dumps(route))
+    plain["inputs"]["spec"]["parentRefs"][0]["sectionName"] = "http"
+    plain["inputs"]["metadata"]["namespace"] = "gateway"
+    stranger = json.loads(json.dumps(route))
+    stranger["name"] = "stranger"
+    stranger["inputs"]["spec"]["hostnames"] = ["grafana.ml.colo.example"]
+    messages = [f.message for f in routes_served_over_tls([*found, plain, stranger])]
+    assert any("plain HTTP" in m for m in messages)
+    assert any("grafana.ml.colo.example is not named by the HTTPS listener's certificate" in m for m in messages)
+
+
+def test_http_only_redirects_and_acme_names_every_routed_host():
+    import yaml
+
+    files = rendered_stack("colo").files
+    gateway = yaml.safe_load(files["manifests/gateway/gateway-mlcluster.yaml"])["spec"]
+    http = next(listener for listener in gateway["listeners"] if listener["protocol"] == "HTTP")
+    assert http["allowedRoutes"] == {"namespaces": {"from": "Same"}}  # other namespaces' routes cannot attach
+    redirect = yaml.safe_load(files["manifests/gateway/httproute-https-redirect.yaml"])["spec"]
+    assert redirect["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
+    names = yaml.safe_load(files["manifests/gateway/certificate-mlcluster-gateway-tls.yaml"])["spec"]["dnsNames"]
+    assert not any(n.startswith("*") for n in names), "ACME's HTTP-01 cannot issue a wildcard"
+    assert {"jupyter.ml.colo.example", "mlflow.ml.colo.example", "argo.ml.colo.example"} <= set(names)
