@@ -32,5 +32,14 @@ bench: $(VENV)/.installed  ## render and diff benchmarks (numbers, not assertion
 schema: $(VENV)/.installed  ## regenerate profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md
 	$(BIN)/mlcluster schema
 
+e2e-toolchain:  ## build the Pulumi CLI, providers and a Kubernetes control plane from Go modules (cached, once)
+	bash e2e/toolchain/build.sh
+
+e2e: $(VENV)/.installed-test  ## the real-engine loop: preview, up, up again, change, destroy (needs e2e-toolchain)
+	$(BIN)/python -m pytest -m e2e tests/e2e -p no:cacheprovider
+
+journey: $(VENV)/.installed-test  ## every tier of every team through real Kueue and kube-scheduler (needs e2e-toolchain)
+	$(BIN)/python -m pytest -m journey tests/e2e -p no:cacheprovider
+
 clean:
 	rm -rf build .pytest_cache .ruff_cache

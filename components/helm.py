@@ -36,12 +36,14 @@ def render_values(template: Path, **context: Any) -> dict[str, Any]:
 
 def release(logical_name: str, *, name: str, chart_name: str, namespace: str, values: dict[str, Any],
             provider: pulumi.ProviderResource, opts: pulumi.ResourceOptions,
-            repository_override: str | None = None) -> k8s.helm.v3.Release:
+            repository_override: str | None = None, local_chart: str | None = None) -> k8s.helm.v3.Release:
     """A pinned catalog chart. `helm.v3.Release` (not `v4.Chart`): these charts use Helm hooks and CRDs
     that only a real Helm install handles. `repository_override` (air-gapped sites) serves every chart."""
     chart = catalog_chart(chart_name)
     source: dict[str, Any]
-    if repository_override:
+    if local_chart:  # the e2e stack only: a stub chart of the pinned CRDs, on a control plane with no nodes
+        source = {"chart": local_chart}
+    elif repository_override:
         source = {"chart": chart.name, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=repository_override)}
     elif chart.repository.startswith("oci://"):
         source = {"chart": f"{chart.repository}/{chart.name}"}

@@ -22,10 +22,29 @@ OVERRIDES_SCHEMA = {
 }
 
 
+def plain(value: Any) -> Any:
+    """Props as plain dicts and lists. pulumi_policy hands them over wrapped in unknown-checking proxies
+    (`_DictProxy`/`_ListProxy`: Mappings and Sequences, not dicts and lists); values still unknown at preview
+    become None, which the rules read as "not set (yet)"."""
+    from collections.abc import Mapping, Sequence
+
+    from pulumi_policy.proxy import _is_unknown
+
+    if isinstance(value, str):
+        return None if _is_unknown(value) else value
+    if isinstance(value, Mapping):
+        target = value["__target"] if not isinstance(value, dict) else value
+        return {k: plain(v) for k, v in target.items()}
+    if isinstance(value, Sequence):
+        target = value["__target"] if not isinstance(value, list | tuple) else value
+        return [plain(v) for v in target]
+    return value
+
+
 def resource_of(item: Any) -> Resource:
     """A `ResourceValidationArgs` or `PolicyResource` as the rules see resources."""
     opts = getattr(item, "opts", None)
-    return Resource(type=item.resource_type, urn=item.urn, name=item.name, props=dict(item.props or {}),
+    return Resource(type=item.resource_type, urn=item.urn, name=item.name, props=plain(item.props or {}),
                     protect=bool(getattr(opts, "protect", False)),
                     ignore_changes=tuple(getattr(opts, "ignore_changes", None) or ()),
                     dependencies=tuple(d.urn for d in getattr(item, "dependencies", None) or ()))

@@ -250,8 +250,12 @@ def _opts(record):
 
 
 def crossguard(recs, config=None):
-    """Run the CrossGuard policies as the engine would, on the same records; return (policy, urn, message)."""
+    """Run the CrossGuard policies as the engine would, on the same records; return (policy, urn, message). Props
+    arrive wrapped in pulumi_policy's unknown-checking proxies, as the analyzer hands them over (policy.py): the
+    real engine loop found the pack crashing on them ("'_ListProxy' object has no attribute 'get'") while plain
+    dicts here passed."""
     from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+    from pulumi_policy.proxy import unknown_checking_proxy
 
     from mlcluster.policy.crossguard import policies
 
@@ -259,7 +263,8 @@ def crossguard(recs, config=None):
     by_urn = {}
     for r in custom:
         by_urn[r["urn"]] = types.SimpleNamespace(resource_type=r["type"], urn=r["urn"], name=r["name"],
-                                                 props=r["inputs"], opts=_opts(r), dependencies=[])
+                                                 props=unknown_checking_proxy(r["inputs"]), opts=_opts(r),
+                                                 dependencies=[])
     for r in custom:
         by_urn[r["urn"]].dependencies = [by_urn[d] for d in r.get("dependencies", []) if d in by_urn]
     found = []
