@@ -1,8 +1,11 @@
 """GPU instance types the toolkit knows: one table, used to validate pools, label nodes and pick AMIs.
 
 `product` is the value NVIDIA GPU Feature Discovery writes to `nvidia.com/gpu.product`, so pools, quotas
-and queue flavors all speak the same name. `efa` marks types with Elastic Fabric Adapter for multi-node
-training (they also get a cluster placement group). Sizes not listed are not GPU types as far as the
+and queue flavors all speak the same name. `efa_interfaces` is how many EFA interfaces a node of the type takes
+— one per network card (EC2 User Guide, "Maximize network bandwidth on Amazon EC2 instances with multiple network
+cards"; DescribeInstanceTypes `NetworkInfo.EfaInfo.MaximumEfaInterfaces`): the launch template attaches that many,
+the EFA device plugin advertises that many `vpc.amazonaws.com/efa`, and jobs ask for all of them. EFA types also
+get a cluster placement group. Sizes not listed are not GPU types as far as the
 toolkit is concerned: a GPU pool on one is an error, which is the point.
 """
 
@@ -16,11 +19,15 @@ class GpuInstance:
     product: str
     gpus: int
     memory_gib: int  # per GPU
-    efa: bool = False
+    efa_interfaces: int = 0  # EFA interfaces a node takes (one per network card); 0: no EFA
     arm: bool = False
 
+    @property
+    def efa(self) -> bool:
+        return self.efa_interfaces > 0
 
-def _sizes(family: str, product: str, memory: int, sizes: dict[str, int], *, efa: bool = False,
+
+def _sizes(family: str, product: str, memory: int, sizes: dict[str, int], *, efa: int = 0,
            arm: bool = False) -> dict[str, GpuInstance]:
     return {f"{family}.{size}": GpuInstance(product, gpus, memory, efa, arm) for size, gpus in sizes.items()}
 
@@ -34,12 +41,12 @@ GPU_INSTANCES: dict[str, GpuInstance] = {
                                      "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}),
     **_sizes("g6e", "NVIDIA-L40S", 48, {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
                                         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8}),
-    **_sizes("p4d", "NVIDIA-A100-SXM4-40GB", 40, {"24xlarge": 8}, efa=True),
-    **_sizes("p4de", "NVIDIA-A100-SXM4-80GB", 80, {"24xlarge": 8}, efa=True),
-    **_sizes("p5", "NVIDIA-H100-80GB-HBM3", 80, {"48xlarge": 8}, efa=True),
-    **_sizes("p5e", "NVIDIA-H200", 141, {"48xlarge": 8}, efa=True),
-    **_sizes("p5en", "NVIDIA-H200", 141, {"48xlarge": 8}, efa=True),
-    **_sizes("p6-b200", "NVIDIA-B200", 179, {"48xlarge": 8}, efa=True),
+    **_sizes("p4d", "NVIDIA-A100-SXM4-40GB", 40, {"24xlarge": 8}, efa=4),
+    **_sizes("p4de", "NVIDIA-A100-SXM4-80GB", 80, {"24xlarge": 8}, efa=4),
+    **_sizes("p5", "NVIDIA-H100-80GB-HBM3", 80, {"48xlarge": 8}, efa=32),
+    **_sizes("p5e", "NVIDIA-H200", 141, {"48xlarge": 8}, efa=32),
+    **_sizes("p5en", "NVIDIA-H200", 141, {"48xlarge": 8}, efa=16),
+    **_sizes("p6-b200", "NVIDIA-B200", 179, {"48xlarge": 8}, efa=8),
 }
 
 

@@ -119,7 +119,7 @@ class LocalCluster:
                 f"--authorization-kubeconfig={self.kubeconfig_path}",
                 f"--service-account-private-key-file={home / 'sa.key'}", f"--root-ca-file={home / 'ca.crt'}",
                 "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller"])
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller"])
         if "kube-scheduler" in components:
             self._spawn("kube-scheduler", [
                 "kube-scheduler", f"--kubeconfig={self.kubeconfig_path}",
