@@ -142,8 +142,9 @@ def start_kueue(cluster: LocalCluster, manager_config: str) -> subprocess.Popen:
                      "values": ["kube-system", "kueue-system"]}]}
         create(cluster, doc)
     _metrics_certificates(cluster)
-    cluster._spawn("kueue", ["kueue", f"--config={cluster.home / 'kueue.yaml'}", "--feature-gates=VisibilityOnDemand=false",
-                             f"--kubeconfig={cluster.kubeconfig_path}"])
+    # The visibility API server needs certificates at a fixed path too; nothing here uses it.
+    cluster._spawn("kueue", ["kueue", f"--config={cluster.home / 'kueue.yaml'}",
+                             "--feature-gates=VisibilityOnDemand=false", f"--kubeconfig={cluster.kubeconfig_path}"])
     deadline = time.time() + 120
     while time.time() < deadline:  # the webhook answers once Kueue serves: a dry-run create goes through it
         status, _ = cluster.request("POST", "/apis/kueue.x-k8s.io/v1beta2/resourceflavors?dryRun=All", {

@@ -158,19 +158,21 @@ def test_every_tier_of_every_team_is_admitted_and_scheduled(world):
                 if status not in (200, 201):
                     failures.append(f"{name}/{team.name}/{tier.name}/{shape}: refused {status} {body.get('message')}")
                     continue
-                placed = wait_for(lambda s=shape, o=obj: [p["spec"]["nodeName"] for p in pods_of(cluster, namespace, s, o)
-                                                          if p["spec"].get("nodeName")], timeout=60)
+                def nodes(s=shape, o=obj, ns=namespace):
+                    return [p["spec"]["nodeName"] for p in pods_of(cluster, ns, s, o) if p["spec"].get("nodeName")]
+
+                placed = wait_for(nodes, timeout=60)
                 pools = sorted({node_pool(cluster, n) for n in placed or []})
                 ok = bool(pools) and set(pools) <= eligible
                 rows.append([team.name, tier.name, shape, ", ".join(pools) or "not scheduled", "yes" if ok else "NO"])
                 if not ok:
                     _, workloads = cluster.request("GET", f"/apis/kueue.x-k8s.io/v1beta2/namespaces/{namespace}/"
                                                    "workloads")
+                    conditions = [w.get("status", {}).get("conditions") for w in workloads.get("items", [])]
                     failures.append(f"{name}/{team.name}/{tier.name}/{shape}: pools {pools}, eligible "
-                                    f"{sorted(eligible)}; workloads: " + json.dumps(
-                                        [w.get("status", {}).get("conditions") for w in workloads.get("items", [])])[:1500])
+                                    f"{sorted(eligible)}; workloads: " + json.dumps(conditions)[:1500])
                 delete(cluster, obj)
-                wait_for(lambda s=shape, o=obj: not pods_of(cluster, namespace, s, o), timeout=60)
+                wait_for(lambda s=shape, o=obj, ns=namespace: not pods_of(cluster, ns, s, o), timeout=60)
     RESULTS[name] = rows
     print(f"\n{name}: team × tier × shape → pool\n" + "\n".join(" | ".join(r) for r in rows))
     assert failures == []
