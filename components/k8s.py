@@ -35,6 +35,10 @@ _TYPED: dict[tuple[str, str], Any] = {
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
     ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
 }
 
 # Server-side-apply patches of objects the cluster already has (e.g. each namespace's `default` SA).
@@ -44,7 +48,8 @@ _PATCHES: dict[tuple[str, str], Any] = {
 }
 
 _BUILTIN_GROUPS = {"v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1",
-                   "node.k8s.io/v1", "scheduling.k8s.io/v1", "policy/v1", "apps/v1", "batch/v1"}
+                   "node.k8s.io/v1", "scheduling.k8s.io/v1", "policy/v1", "apps/v1", "batch/v1",
+                   "admissionregistration.k8s.io/v1"}
 
 
 def _snake(name: str) -> str:

@@ -87,11 +87,12 @@ class Platform(pulumi.ComponentResource):
 
         roles: list[pulumi.Resource] = []
         if profile.teams:
+            from mlcluster.components.admission import policy_manifests
             from mlcluster.components.team_roles import role_manifests
 
-            roles = [objects.apply(f"clusterrole-{m['metadata']['name']}", m, cluster.provider,
+            roles = [objects.apply(f"{m['kind'].lower()}-{m['metadata']['name']}", m, cluster.provider,
                                    cluster.opts(self, depends_on=list(cluster.ready)))
-                     for m in role_manifests(profile.tenancy.member_exec)]
+                     for m in [*role_manifests(profile.tenancy.member_exec), *policy_manifests()]]
         platform_namespaces = namespaces_of(lambda cls: bool(cls.network_roles))
         service_namespaces = namespaces_of(lambda cls: cls.serves_teams)
         self.teams = {

@@ -7,7 +7,8 @@ from typing import Any
 
 from mlcluster.components.platform import enabled_addons
 from mlcluster.components.tenancy import team_namespace
-from mlcluster.profiles.gpu_products import gpus_per_node
+from mlcluster.profiles import quotas
+from mlcluster.profiles.gpu_products import gpus_per_node, tier_resource
 from mlcluster.profiles.rules import gpu_capacity, physical_gpus
 from mlcluster.render.engine import RenderResult
 from mlcluster.review.replacements import is_stateful, replacing_paths
@@ -60,9 +61,10 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
     out += ["", f"Network: default-deny ingress per team namespace; egress **{p.tenancy.egress}**.", ""]
     if p.tiers:
         out += ["## Tiers", ""]
-        out += _table(["tier", "CPU", "memory", "GPUs", "description"],
-                      [[t.name, t.cpu, t.memory, t.gpu, t.description] for t in p.tiers])
+        out += _table(["tier", "CPU", "memory", "GPUs", "requests", "description"],
+                      [[t.name, t.cpu, t.memory, t.gpu, tier_resource(t) or "—", t.description] for t in p.tiers])
         out += [""]
+    out += data_scientists(p)
     if commands:
         out += ["## Commands run on hosts", "",
                 "Each runs once, and again only when its trigger changes (script hash, or the version for "
@@ -97,6 +99,32 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
     out += ["", "Files: `resources.json` (every resource and its inputs), `manifests/` (Kubernetes objects, "
             "strictly validated), `helm/` (charts with pinned versions and full values).", ""]
     return "\n".join(out)
+
+
+def data_scientists(p: Any) -> list[str]:
+    """What data scientists get: for each team and tier, where its work can run and on what terms (the quota
+    model of profiles/quotas.py; `make journey` checks the same against the real Kueue and scheduler)."""
+    if not p.teams or not p.tiers or not getattr(p.ml, "kueue", None) or not p.ml.kueue.enabled:
+        return []
+    rows = []
+    shares = quotas.nominal(p)
+    for team in p.teams:
+        for tier in p.tiers:
+            if team.tiers is not None and tier.name not in team.tiers:
+                continue
+            if not tier.gpu:
+                rows.append([team.name, tier.name, "any CPU node", "—", "queued on the team's CPU/memory quota"])
+                continue
+            pools = quotas.admissible_on(p, team, tier)
+            guaranteed = [f"{pool} ({shares[team.name].get(pool, 0)})" for pool in pools]
+            terms = "guaranteed, or borrowed when idle" if quotas.borrowing(p) else "within the guarantee only"
+            rows.append([team.name, tier.name, ", ".join(pools) or "NONE", ", ".join(guaranteed), terms])
+    lines = ["## What data scientists get", "",
+             "Every pod in a team namespace goes through the team's queue (Kueue): a tier runs on the pools below. "
+             "The number is the team's guaranteed share of that pool; beyond it, idle capacity is borrowed and "
+             "handed back by preemption when its owner needs it. Checked on this render by the admission model "
+             "(tests/semantics) and, for the shipped GPU profiles, by `make journey` with the real controllers.", ""]
+    return [*lines, *_table(["team", "tier", "runs on", "guaranteed there", "terms"], rows), ""]
 
 
 def _short(value: Any) -> str:

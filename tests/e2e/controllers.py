@@ -44,7 +44,9 @@ def api_path(obj: dict[str, Any], collection: bool = False) -> str:
     irregular = {"NetworkPolicy": "networkpolicies", "WorkloadPriorityClass": "workloadpriorityclasses",
                  "PriorityClass": "priorityclasses", "MutatingWebhookConfiguration": "mutatingwebhookconfigurations",
                  "ValidatingWebhookConfiguration": "validatingwebhookconfigurations"}
-    plural = irregular.get(obj["kind"]) or obj["kind"].lower() + ("es" if obj["kind"].endswith("s") else "s")
+    kind = obj["kind"].lower()
+    plural = irregular.get(obj["kind"]) or (kind[:-1] + "ies" if kind.endswith("y") else
+                                            kind + ("es" if kind.endswith("s") else "s"))
     ns = obj["metadata"].get("namespace")
     path = f"{base}{f'/namespaces/{ns}' if ns else ''}/{plural}"
     return path if collection else f"{path}/{obj['metadata']['name']}"

@@ -24,6 +24,7 @@ import yaml
 
 from tests.e2e import charts
 from tests.e2e.cluster import local_cluster, toolchain_bin
+from tests.e2e.controllers import api_path
 from tests.e2e.engine import STACK, Project
 
 pytestmark = pytest.mark.e2e
@@ -47,19 +48,6 @@ def world(tmp_path_factory):
 def manifests_of(render_dir: Path) -> dict[str, dict]:
     return {str(p.relative_to(render_dir)): yaml.safe_load(p.read_text())
             for p in sorted((render_dir / "manifests").rglob("*.yaml"))}
-
-
-def api_path(manifest: dict) -> str:
-    """The REST path of an object (built-in or custom) from its apiVersion, kind and name."""
-    group_version = manifest["apiVersion"]
-    base = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
-    plural = {"NetworkPolicy": "networkpolicies", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
-              "ClusterQueue": "clusterqueues", "LocalQueue": "localqueues", "ResourceFlavor": "resourceflavors",
-              "WorkloadPriorityClass": "workloadpriorityclasses", "Cohort": "cohorts"}.get(
-        manifest["kind"], manifest["kind"].lower() + "s")
-    meta = manifest["metadata"]
-    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    return f"{base}{ns}/{plural}/{meta['name']}"
 
 
 def subset_mismatches(want, have, path="") -> list[str]:
@@ -163,6 +151,35 @@ def test_5_rbac_holds_on_the_real_api_server(world):
         "spec": {"user": "alice@example.com", "groups": ["system:authenticated"], "resourceAttributes": {
             "verb": "create", "group": "batch", "resource": "jobs", "namespace": "team-vision"}}})
     assert review["status"]["allowed"] is True, "members still run jobs in their namespace"
+
+
+def test_5b_the_api_server_refuses_what_the_admission_policy_forbids(world):
+    """The ValidatingAdmissionPolicy evaluated by the real API server's CEL (components/admission.py)."""
+    cluster, _ = world
+    container = {"name": "c", "image": "registry.example/x:1"}
+    gpu2 = {**container, "resources": {"limits": {"nvidia.com/gpu": "2"}, "requests": {"nvidia.com/gpu": "2"}}}
+    refused = {
+        "priority": ("/api/v1/namespaces/team-vision/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vip"},
+            "spec": {"priorityClassName": "system-node-critical", "containers": [container]}}),
+        "externalIPs": ("/api/v1/namespaces/team-vision/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "capture"},
+            "spec": {"externalIPs": ["10.0.0.1"], "ports": [{"port": 80}]}}),
+        "two GPUs anywhere": ("/apis/batch/v1/namespaces/team-vision/jobs", {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "two"},
+            "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never", "containers": [gpu2]}}}}),
+    }
+    for what, (path, body) in refused.items():
+        status, answer = cluster.request("POST", path, body)
+        assert status in (403, 422), (what, status, answer)
+        assert "mlcluster-team-workloads" in answer.get("message", ""), (what, answer)
+    pinned = json.loads(json.dumps(refused["two GPUs anywhere"][1]))
+    terms = [{"matchExpressions": [{"key": "nvidia.com/gpu.count", "operator": "Gt", "values": ["1"]}]}]
+    pinned["spec"]["template"]["spec"]["affinity"] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+    status, answer = cluster.request("POST", "/apis/batch/v1/namespaces/team-vision/jobs", pinned)
+    assert status == 201, answer
+    cluster.request("DELETE", "/apis/batch/v1/namespaces/team-vision/jobs/two?propagationPolicy=Background")
 
 
 def test_6_destroy_leaves_nothing_of_ours(world):
