@@ -39,9 +39,12 @@ class Addon(pulumi.ComponentResource):
     Settings: ClassVar[type[AddonSettings]]
     requires: ClassVar[tuple[str, ...]] = ()  # installed after these when they are on
     needs: ClassVar[dict[str, str]] = {}  # add-ons that must be on, with the reason (checked with the profile)
-    # Network roles the tenancy layer opens team namespaces to (e.g. "monitoring" may scrape team pods).
-    network_roles: ClassVar[tuple[str, ...]] = ()
-    serves_teams: ClassVar[bool] = False  # team pods call it (allowed out when a team's egress is restricted)
+    # The ports of team pods this add-on's namespace may reach (e.g. Prometheus the pods' `metrics` port, the
+    # JupyterHub proxy the notebooks' 8888): team namespaces open ingress to exactly these, nothing else.
+    reaches_teams: ClassVar[tuple[int | str, ...]] = ()
+    # The ports of this add-on's namespace team pods may call (MLflow's API): with every other platform port,
+    # platform data stores included, out of a team pod's reach.
+    front_door: ClassVar[tuple[int | str, ...]] = ()
     uses_node_agents: ClassVar[bool] = False  # deploys host-level agents into the privileged namespace
     # A bucket this add-on keeps data in, on the site's S3-compatible store (object_store add-on), which then
     # creates it with credentials for this add-on only, delivered as the Secret `<key>-s3` in its namespace.

@@ -104,7 +104,7 @@ class Gateway(Addon):
     installs = ("traefik", "gateway-helm")
     requires = ("cert_manager", "metallb")
     needs = {"cert_manager": "the gateway's TLS certificate comes from cert-manager"}
-    network_roles = ("ingress",)
+    reaches_teams = (8080,)  # routes to KServe predictors in team namespaces
 
     def build(self) -> dict[str, Any]:
         settings: GatewaySettings = self.settings  # type: ignore[assignment]

@@ -107,6 +107,13 @@ class ClusterHandle:
     aws: AwsFacts | None = None  # set on eks: identity for service accounts, the artifacts bucket
     ready: tuple[pulumi.Resource, ...] = ()  # what add-ons wait for (nodes, CSI driver, storage classes)
     chart_repository: str | None = None  # air-gapped: one Helm repository serving every pinned chart
+    # The cluster's own addresses (pods, services, nodes): team pods reach them only through front doors.
+    private_cidrs: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+    # Where the API server listens (after kube-proxy's DNAT of the `kubernetes` Service): team pods that use it
+    # (Argo's executor, Ray's autoscaler) reach it, with only the rights their service accounts have.
+    api_endpoints: tuple[tuple[str, int], ...] = (("10.0.0.0/8", 443), ("10.0.0.0/8", 6443),
+                                                  ("172.16.0.0/12", 443), ("172.16.0.0/12", 6443),
+                                                  ("192.168.0.0/16", 443), ("192.168.0.0/16", 6443))
 
     def gpu_pools(self) -> tuple[PoolFacts, ...]:
         return tuple(p for p in self.node_pools if p.is_gpu)

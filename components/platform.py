@@ -7,7 +7,6 @@ build the very same one under the Pulumi mocks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -19,7 +18,7 @@ from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
 from mlcluster.components.substrates import SUBSTRATES
-from mlcluster.components.tenancy import TeamSpace
+from mlcluster.components.tenancy import Reach, TeamSpace
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
@@ -34,6 +33,25 @@ def gateway_api_crds(cluster: ClusterHandle, parent: pulumi.Resource,
     bundle = catalog_chart("gateway-api")
     return k8s.yaml.v2.ConfigFile("gateway-api-crds", file=bundle.repository,
                                   opts=cluster.opts(parent, depends_on=depends_on))
+
+
+def team_reach(profile: ProfileBase, classes: dict[str, type[Addon]], cluster: ClusterHandle) -> Reach:
+    """Who reaches team pods on which ports, and which platform front doors team pods may call."""
+    reaching, doors = [], []
+    for key, cls in classes.items():
+        namespaces = tuple(sorted(cls.namespaces(settings_of(profile, key))))  # type: ignore[arg-type]
+        if cls.reaches_teams and namespaces:
+            reaching.append((namespaces, tuple(cls.reaches_teams)))
+        doors += [(ns, tuple(cls.front_door)) for ns in namespaces if cls.front_door]
+    by_port: dict[int, list[str]] = {}
+    for cidr, port in cluster.api_endpoints:
+        by_port.setdefault(port, []).append(cidr)
+    extra = [{"to": [{"ipBlock": {"cidr": c}} for c in sorted(cidrs)], "ports": [{"protocol": "TCP", "port": port}]}
+             for port, cidrs in sorted(by_port.items())]
+    if cluster.aws is not None:  # Pod Identity: the node's agent hands pods their credentials (link-local)
+        extra.append({"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]})
+    # Link-local: the instance metadata service (node credentials) stays out of reach; Pod Identity is allowed above.
+    return Reach(tuple(reaching), tuple(sorted(doors)), (*cluster.private_cidrs, "169.254.0.0/16"), tuple(extra))
 
 
 def enabled_addons(profile: ProfileBase) -> list[str]:
@@ -79,12 +97,6 @@ class Platform(pulumi.ComponentResource):
                                                                providers={"kubernetes": cluster.provider}),
                                    shared=shared)
 
-        # Team namespaces open ingress to the namespaces of add-ons that scrape or route to them, and (with
-        # restricted egress) reach those and the namespaces of services teams use.
-        def namespaces_of(wanted: Callable[[type[Addon]], bool]) -> list[str]:
-            return sorted({ns for key, cls in classes.items() if wanted(cls)
-                           for ns in cls.namespaces(settings_of(profile, key))})  # type: ignore[arg-type]
-
         roles: list[pulumi.Resource] = []
         if profile.teams:
             from mlcluster.components.admission import policy_manifests
@@ -93,12 +105,10 @@ class Platform(pulumi.ComponentResource):
             roles = [objects.apply(f"{m['kind'].lower()}-{m['metadata']['name']}", m, cluster.provider,
                                    cluster.opts(self, depends_on=list(cluster.ready)))
                      for m in [*role_manifests(profile.tenancy.member_exec), *policy_manifests()]]
-        platform_namespaces = namespaces_of(lambda cls: bool(cls.network_roles))
-        service_namespaces = namespaces_of(lambda cls: cls.serves_teams)
+        reach = team_reach(profile, classes, cluster)
         self.teams = {
-            team.name: TeamSpace(team, profile.tenancy, cluster, platform_namespaces, list(profile.tiers),
-                                 local_queue="kueue" in self.addons, service_namespaces=service_namespaces,
-                                 gpu_reach=quotas.reach(profile, team),
+            team.name: TeamSpace(team, profile.tenancy, cluster, reach, list(profile.tiers),
+                                 local_queue="kueue" in self.addons, gpu_reach=quotas.reach(profile, team),
                                  opts=pulumi.ResourceOptions(parent=self,
                                                              depends_on=[*cluster.ready, *roles,
                                                                          *self.addons.values()]))

@@ -1,9 +1,10 @@
 """Team namespaces: a fenced space per team, created without a ticket.
 
 Each team gets a namespace with Pod Security labels (enforce baseline, warn/audit restricted), a
-ResourceQuota that caps CPU, memory, GPUs and storage, a LimitRange with defaults, default-deny ingress
-with explicit allows (same namespace, the platform's monitoring/ingress namespaces), RoleBindings only
-inside the namespace, and service accounts that do not mount API tokens unless a pod asks.
+ResourceQuota that caps CPU, memory, GPUs and storage, a LimitRange with defaults, NetworkPolicies that deny
+both ways except the team itself, the platform components that must reach it on their ports and the platform's
+front doors (`Reach`), RoleBindings only inside the namespace, and service accounts that do not mount API tokens
+unless a pod asks.
 
 The manifests are built by plain functions (`team_manifests`) so tests can check isolation by construction.
 """
@@ -11,6 +12,7 @@ The manifests are built by plain functions (`team_manifests`) so tests can check
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -51,33 +53,46 @@ def _policy(name: str, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
             "metadata": objects.metadata(name, ns), "spec": {"podSelector": {}, **spec}}
 
 
-def network_policies(ns: str, tenancy: Tenancy, platform_namespaces: Sequence[str],
-                     service_namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Ingress only from the team itself and from platform namespaces that reach into team namespaces
-    (monitoring, ingress, notebooks, ray); with restricted egress, out only to DNS, the team, those
-    namespaces, the services teams use (e.g. MLflow) and the CIDR allow-list."""
-    policies = [
-        _policy("default-deny-ingress", ns, {"policyTypes": ["Ingress"]}),
-        _policy("allow-same-namespace", ns, {"policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {}}]}]}),
+@dataclass(frozen=True)
+class Reach:
+    """Who may talk to team pods, and whom team pods may call, besides their own namespace."""
+
+    reaching: tuple[tuple[tuple[str, ...], tuple[int | str, ...]], ...] = ()  # (platform namespaces, team ports)
+    front_doors: tuple[tuple[str, tuple[int | str, ...]], ...] = ()  # (platform namespace, its ports)
+    private_cidrs: tuple[str, ...] = ()  # the cluster's own addresses: never reached around a front door
+    extra_egress: tuple[dict[str, Any], ...] = ()  # substrate needs (e.g. the EKS Pod Identity agent)
+
+
+def _ports(ports: Sequence[int | str]) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def network_policies(ns: str, tenancy: Tenancy, reach: Reach) -> list[dict[str, Any]]:
+    """Default deny both ways. In: the team itself, and each platform namespace that must reach team pods on
+    exactly its ports (Prometheus the named `metrics` ports, the JupyterHub proxy the notebooks…). Out: DNS, the
+    team itself, the platform's front doors on their ports (MLflow's API, the hub API), and beyond the cluster:
+    anywhere but the cluster's own addresses (`egress: open`) or only `egress_cidrs` (`restricted`). Other
+    teams, platform data stores and node ports are out of reach either way."""
+    ingress: list[dict[str, Any]] = [{"from": [{"podSelector": {}}]}]
+    ingress += [{"from": [_namespace_selector(list(names))], **({"ports": _ports(ports)} if ports else {})}
+                for names, ports in reach.reaching]
+    egress: list[dict[str, Any]] = [
+        {"to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"to": [{"podSelector": {}}]},
+        *[{"to": [_namespace_selector([name])], "ports": _ports(ports)} for name, ports in reach.front_doors],
+        *reach.extra_egress,
     ]
-    if platform_namespaces:
-        policies.append(_policy("allow-from-platform", ns, {
-            "policyTypes": ["Ingress"], "ingress": [{"from": [_namespace_selector(platform_namespaces)]}]}))
-    if tenancy.egress == "restricted":
-        egress: list[dict[str, Any]] = [
-            {"to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
-                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-            {"to": [{"podSelector": {}}]},
-        ]
-        reachable = sorted({*platform_namespaces, *service_namespaces})
-        if reachable:
-            egress.append({"to": [_namespace_selector(reachable)]})
-        if tenancy.egress_cidrs:
-            egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in tenancy.egress_cidrs]})
-        policies.append(_policy("default-deny-egress", ns, {"policyTypes": ["Egress"]}))
-        policies.append(_policy("allow-egress", ns, {"policyTypes": ["Egress"], "egress": egress}))
-    return policies
+    if tenancy.egress == "open":
+        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": sorted(reach.private_cidrs)}}]})
+    elif tenancy.egress_cidrs:
+        egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in tenancy.egress_cidrs]})
+    return [
+        _policy("default-deny", ns, {"policyTypes": ["Ingress", "Egress"]}),
+        _policy("allow-ingress", ns, {"policyTypes": ["Ingress"], "ingress": ingress}),
+        _policy("allow-egress", ns, {"policyTypes": ["Egress"], "egress": egress}),
+    ]
 
 
 def _binding(name: str, ns: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
@@ -150,9 +165,8 @@ def system_priority_quota(ns: str) -> dict[str, Any]:
                 {"scopeName": "PriorityClass", "operator": "In", "values": SYSTEM_PRIORITY_CLASSES}]}}}
 
 
-def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
-                   platform_namespaces: Sequence[str], tiers: list[Tier] | None = None,
-                   service_namespaces: Sequence[str] = (), gpu_reach: dict[str, int] | None = None
+def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str, reach: Reach,
+                   tiers: list[Tier] | None = None, gpu_reach: dict[str, int] | None = None
                    ) -> list[dict[str, Any]]:
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
@@ -162,7 +176,7 @@ def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str,
         system_priority_quota(ns),
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
          "spec": {"limits": [container_limits(team, tiers or [])]}},
-        *network_policies(ns, tenancy, platform_namespaces, service_namespaces),
+        *network_policies(ns, tenancy, reach),
         *role_bindings(team, ns),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": objects.metadata(WORKLOAD_SERVICE_ACCOUNT, ns),
          "automountServiceAccountToken": False},
@@ -178,13 +192,12 @@ def default_service_account_patch(ns: str) -> dict[str, Any]:
 class TeamSpace(pulumi.ComponentResource):
     """One team's namespace and everything that fences it."""
 
-    def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, platform_namespaces: list[str],
-                 tiers: list[Tier], local_queue: bool = False, service_namespaces: Sequence[str] = (),
-                 gpu_reach: dict[str, int] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, reach: Reach,
+                 tiers: list[Tier], local_queue: bool = False, gpu_reach: dict[str, int] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
-        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, platform_namespaces, tiers,
-                                   service_namespaces, gpu_reach)
+        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, reach, tiers, gpu_reach)
         ns_manifest, rest = manifests[0], manifests[1:]
         ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
         after_ns = cluster.opts(self, depends_on=[ns])

@@ -21,7 +21,7 @@ class KubeRay(Addon):
     description = "KubeRay operator: RayCluster, RayJob and RayService in team namespaces, queued by Kueue."
     Settings = KubeRaySettings
     installs = ("kuberay-operator",)
-    network_roles = ("ray",)
+    reaches_teams = (8265,)  # the operator talks to a RayJob's dashboard / job API
 
     def build(self) -> dict[str, Any]:
         settings: KubeRaySettings = self.settings  # type: ignore[assignment]

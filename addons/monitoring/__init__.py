@@ -73,7 +73,7 @@ class Monitoring(Addon):
     description = "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, node and cluster metrics."
     Settings = MonitoringSettings
     installs = ("kube-prometheus-stack",)
-    network_roles = ("monitoring",)
+    reaches_teams = ("metrics", "http-metrics")  # scrape only named metrics ports
     requires = ("secrets", "storage")  # platform secrets come through secrets; volumes from storage
     uses_node_agents = True
 

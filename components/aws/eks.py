@@ -194,6 +194,8 @@ class EksCluster(pulumi.ComponentResource):
                          vpc_id=network.facts.vpc_id, private_subnet_ids=tuple(network.facts.private_subnet_ids),
                          vpc_cidr=s.vpc.cidr, production=s.production),
             ready=(*after_nodes, *classes),
+            private_cidrs=(s.vpc.cidr, s.service_cidr),  # pods take VPC addresses (VPC CNI)
+            api_endpoints=((s.vpc.cidr, 443),),  # the control plane's ENIs in the VPC
         )
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
                                "vpcId": network.facts.vpc_id})

@@ -127,6 +127,8 @@ class BaremetalCluster(pulumi.ComponentResource):
                    "hosts": ", ".join(f"{p}: {len(h)}" for p, h in hosts_by_pool.items())},
             ready=tuple(ready),
             chart_repository=s.air_gap.chart_repository,
+            private_cidrs=(s.cluster_cidr, s.service_cidr, *inventory.networks),
+            api_endpoints=tuple((network, 6443) for network in inventory.networks),
         )
         self.register_outputs({"apiAddress": inventory.api_address(), "servers": len(inventory.servers),
                                "agents": len(inventory.agents)})

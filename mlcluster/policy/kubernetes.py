@@ -48,12 +48,18 @@ def _pod_security(r: Resource) -> Iterator[str]:
 
 
 def _default_deny(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    """Probe each team namespace from a pod of a namespace nobody opened to, and back (mlcluster.semantics.netpol:
+    the NetworkPolicy API's rules), on a port no rule names."""
+    from mlcluster.semantics.netpol import Network, Pod
+
+    network = Network([{"kind": r.kind, **r.props} for r in resources if r.kind in ("NetworkPolicy", "Namespace")])
+    stranger = Pod("mlcluster-probe-stranger", {"app": "probe"})
     for ns in _team_namespaces(resources):
-        denies = [r for r in resources if r.kind == "NetworkPolicy" and r.namespace == ns.k8s_name
-                  and r.prop("spec", "podSelector") == {} and "Ingress" in _list(r.prop("spec", "policyTypes"))
-                  and not r.prop("spec", "ingress")]
-        if not denies:
-            yield ns, "team namespace without a default-deny ingress NetworkPolicy"
+        member = Pod(ns.k8s_name or "", {"app": "probe"})
+        if network.can_connect(stranger, member, 1):
+            yield ns, "team pods accept connections from any namespace (no default-deny ingress NetworkPolicy)"
+        if network.can_connect(member, stranger, 1):
+            yield ns, "team pods can connect to any namespace (no default-deny egress NetworkPolicy)"
 
 
 def _quota_and_limits(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
@@ -227,8 +233,9 @@ RULES = [
     _r("namespace-pod-security", "Pod Security labels on every namespace; teams baseline; one privileged", "high",
        "Admission is the last line between a container and the node.", ("checks.md#35", "PSS", "CIS 4.2"),
        ("kubernetes:Namespace",), _pod_security),
-    _r("team-default-deny", "Default-deny ingress in every team namespace", "high",
-       "Teams must not reach each other's notebooks and services.", ("checks.md#36", "CIS 4.3.2"),
+    _r("team-default-deny", "Default-deny ingress and egress in every team namespace", "high",
+       "Teams must not reach each other's notebooks and services, nor platform data stores.",
+       ("checks.md#36", "CIS 4.3.2"),
        stack=_default_deny),
     _r("team-quota-and-limits", "GPU-capping ResourceQuota and a LimitRange per team", "high",
        "One team must not starve the others of GPUs.", ("checks.md#37", "CIS 4.5.1"), stack=_quota_and_limits),

@@ -58,7 +58,12 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
         [[t.name, team_namespace(t, p.tenancy), t.quota.cpu, t.quota.memory, t.quota.gpu, t.quota.storage,
           len(t.members) + len(t.groups), len(t.leads)] for t in p.teams],
     )
-    out += ["", f"Network: default-deny ingress per team namespace; egress **{p.tenancy.egress}**.", ""]
+    egress = ("anywhere outside the cluster's own addresses" if p.tenancy.egress == "open"
+              else f"only {', '.join(p.tenancy.egress_cidrs) or 'nowhere'} outside the cluster")
+    out += ["", "Network: team pods are fenced both ways. Other teams, platform data stores, nodes and the metadata "
+            f"service are out of reach; team pods call the platform's front doors (MLflow, the hub API), DNS and "
+            f"{egress}; platform components reach team pods only on the ports they need (metrics, notebooks, "
+            "served models).", ""]
     if p.tiers:
         out += ["## Tiers", ""]
         out += _table(["tier", "CPU", "memory", "GPUs", "requests", "description"],

@@ -77,10 +77,13 @@ def test_self_signed_ca_and_acme_issuers():
     assert acme["solvers"][0]["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["name"] == "mlcluster"
 
 
-def test_team_namespaces_accept_the_gateway_and_monitoring():
-    policy = manifest(rendered_profile("onprem-gpu"), "manifests/team-vision/networkpolicy-allow-from-platform.yaml")
-    values = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
-    assert values == ["gateway", "jupyterhub", "kuberay", "monitoring"]  # route, reach notebooks and Ray, scrape
+def test_team_namespaces_accept_the_gateway_and_monitoring_on_their_ports():
+    policy = manifest(rendered_profile("onprem-gpu"), "manifests/team-vision/networkpolicy-allow-ingress.yaml")
+    sources = {rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"][0]:
+               [p["port"] for p in rule["ports"]] for rule in policy["spec"]["ingress"][1:]}
+    # Route to served models, reach notebooks and Ray dashboards, scrape named metrics ports.
+    assert sources == {"gateway": [8080], "jupyterhub": [8888], "kuberay": [8265],
+                       "monitoring": ["metrics", "http-metrics"]}
 
 
 def test_storage_classes_flow_into_the_cluster_handle():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlcluster.components.tenancy import team_manifests
+from mlcluster.components.tenancy import Reach, team_manifests
 from mlcluster.profiles.effective import load_profile
 from tests.conftest import rendered_profile, rendered_stack
 
@@ -31,8 +31,8 @@ def test_each_team_namespace_is_isolated(rendered):
         by_kind: dict[str, list] = {}
         for obj in objects:
             by_kind.setdefault(obj["kind"], []).append(obj)
-        deny = [p for p in by_kind["NetworkPolicy"] if p["metadata"]["name"] == "default-deny-ingress"]
-        assert deny and deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+        deny = [p for p in by_kind["NetworkPolicy"] if p["metadata"]["name"] == "default-deny"]
+        assert deny and deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
         quotas = {q["metadata"]["name"]: q["spec"] for q in by_kind["ResourceQuota"]}
         hard = quotas["team-quota"]["hard"]
         assert "requests.cpu" in hard and "requests.memory" in hard and hard["services.loadbalancers"] == "0"
@@ -59,39 +59,30 @@ def test_no_cluster_wide_binding_anywhere():
         assert not [p for p in r.files if "clusterrolebinding" in p]
 
 
-def test_restricted_egress_allows_dns_platform_and_cidrs_only():
+def test_restricted_egress_allows_dns_front_doors_and_cidrs_only():
+    """What the restricted setting writes (what it lets a pod do: tests/security/test_network.py)."""
     files = rendered_stack("shared").files
-    deny = yaml.safe_load(files["manifests/team-vision/networkpolicy-default-deny-egress.yaml"])
-    assert deny["spec"]["policyTypes"] == ["Egress"] and "egress" not in deny["spec"]
     allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-egress.yaml"])["spec"]["egress"]
-    dns = allow[0]
-    assert {"protocol": "UDP", "port": 53} in dns["ports"]
+    assert {"protocol": "UDP", "port": 53} in allow[0]["ports"]
     assert {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]} in allow
-    platform = next(rule for rule in allow if "matchExpressions" in rule["to"][0].get("namespaceSelector", {}))
-    reachable = platform["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
-    assert reachable == ["jupyterhub", "mlflow", "monitoring"]  # the hub, MLflow to log runs, and scrapers
-    ingress = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-from-platform.yaml"])
-    sources = ingress["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
-    assert "mlflow" not in sources
+    assert not [rule for rule in allow if rule["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    doors = {rule["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"][0]: rule["ports"]
+             for rule in allow if "namespaceSelector" in rule["to"][0] and "podSelector" not in rule["to"][0]}
+    assert doors == {"jupyterhub": [{"protocol": "TCP", "port": 8081}], "mlflow": [{"protocol": "TCP", "port": 5000}]}
 
 
-def test_open_egress_writes_no_egress_policy():
-    files = rendered_profile("local").files
-    assert not [p for p in files if "egress" in p]
-
-
-def test_monitoring_may_scrape_team_namespaces():
-    files = rendered_profile("local").files
-    allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-from-platform.yaml"])
-    selector = allow["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]
-    assert selector["values"] == ["jupyterhub", "monitoring"]  # scrape, and reach notebooks; MLflow does not
+def test_open_egress_excludes_the_clusters_own_addresses():
+    files = rendered_profile("onprem-gpu").files
+    allow = yaml.safe_load(files["manifests/team-vision/networkpolicy-allow-egress.yaml"])["spec"]["egress"]
+    internet = next(rule for rule in allow if rule["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0")
+    # Pods, services, the hosts' network, link-local (the metadata service).
+    assert internet["to"][0]["ipBlock"]["except"] == ["10.42.0.0/16", "10.43.0.0/16", "169.254.0.0/16", "192.0.2.0/24"]
 
 
 def test_team_without_people_gets_no_empty_bindings():
     profile = load_profile("local", sets=("teams[0].members=[]", "teams[0].leads=[]"))
-    manifests = team_manifests(profile.teams[0], profile.tenancy, "1.35", [])
+    manifests = team_manifests(profile.teams[0], profile.tenancy, "1.35", Reach())
     assert not [m for m in manifests if m["kind"] == "RoleBinding"]
-    assert not [m for m in manifests if m["metadata"]["name"] == "allow-from-platform"]
 
 
 def test_limit_range_ceiling_is_the_largest_allowed_tier():

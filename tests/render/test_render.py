@@ -104,7 +104,7 @@ def test_summary_names_substrate_pools_addons_teams_and_counts():
     assert "profile `local`, stack `shared`" in summary
     assert "| speech | team-speech |" in summary  # the team the lab stack adds
     assert "| vision | team-vision | 16 |" in summary  # the quota the lab stack raises
-    assert "egress **restricted**" in summary
+    assert "DNS and only 10.20.0.0/16 outside the cluster" in summary
     assert "| kube-prometheus-stack | kube-prometheus-stack | 88.5.3 |" in summary
     assert "| grafanaAdminPassword | [secret] |" in summary
 

@@ -139,7 +139,8 @@ class JupyterHub(Addon):
     type_name = "JupyterHub"
     description = "JupyterHub: notebooks in the profile's tiers, in team namespaces, idle-culled, OAuth login."
     Settings = JupyterHubSettings
-    network_roles = ("notebooks",)  # the hub and proxy reach notebook pods in team namespaces
+    reaches_teams = (8888,)  # the hub and proxy reach notebook servers in team namespaces
+    front_door = (8081,)  # notebooks call the hub API (z2jh hub port)
     requires = ("secrets", "storage", "gateway")
 
     @classmethod

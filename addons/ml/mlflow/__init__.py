@@ -79,7 +79,7 @@ class Mlflow(Addon):
     description = "MLflow tracking and registry: PostgreSQL (CloudNativePG), artifacts on S3 or a volume."
     Settings = MlflowSettings
     requires = ("postgres", "object_store", "storage", "secrets", "gateway", "monitoring")
-    serves_teams = True  # notebooks and jobs log to it; it never connects into team namespaces
+    front_door = (5000,)  # notebooks and jobs log to it; it never connects into team namespaces
     object_store_bucket = "mlflow"
 
     @classmethod
