@@ -62,6 +62,27 @@ def _default_deny(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
             yield ns, "team pods can connect to any namespace (no default-deny egress NetworkPolicy)"
 
 
+def _roles_confined(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    """What the people a team namespace's RoleBindings name may do, with the authorizer's rules
+    (mlcluster.semantics.rbac): never write their fences, act with the platform's identities, or touch another
+    team's namespace. (Exec is the profile's opt-in, `tenancy.member_exec`, and not judged here.)"""
+    from mlcluster.semantics.rbac import Authorizer, forbidden_for_members, team_people
+
+    manifests = [{"kind": r.kind, **r.props} for r in resources
+                 if r.kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+    auth = Authorizer(manifests)
+    teams = [ns.k8s_name or "" for ns in _team_namespaces(resources)]
+    for ns in _team_namespaces(resources):
+        own = ns.k8s_name or ""
+        other = next((t for t in teams if t != own), "kube-system")
+        for person in team_people(manifests, own):
+            allowed = [f"{verb} {group or 'core'}/{resource}" + (f" in {namespace}" if namespace else "")
+                       for verb, group, resource, namespace in forbidden_for_members(own, other, exec_allowed=True)
+                       if auth.allowed(person, verb, group, resource, namespace)]
+            if allowed:
+                yield ns, f"{person.name} may {', '.join(allowed[:4])}" + (" …" if len(allowed) > 4 else "")
+
+
 def _quota_and_limits(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
     for ns in _team_namespaces(resources):
         quotas = [r for r in resources if r.kind == "ResourceQuota" and r.namespace == ns.k8s_name]
@@ -237,6 +258,10 @@ RULES = [
        "Teams must not reach each other's notebooks and services, nor platform data stores.",
        ("checks.md#36", "CIS 4.3.2"),
        stack=_default_deny),
+    _r("team-roles-confined", "Team people cannot write their fences, act as the platform or reach other teams",
+       "high", "A member bound to `edit`/`admin` could delete NetworkPolicies, create a SecretStore using the "
+       "controller's identity or mint certificates from the platform CA.", ("checks.md#36", "CIS 5.1.1", "CIS 5.1.3"),
+       stack=_roles_confined),
     _r("team-quota-and-limits", "GPU-capping ResourceQuota and a LimitRange per team", "high",
        "One team must not starve the others of GPUs.", ("checks.md#37", "CIS 4.5.1"), stack=_quota_and_limits),
     _r("workloads-hardened", "The toolkit's workloads run non-root, no escalation, no capabilities, seccomp",

@@ -75,3 +75,43 @@ class Authorizer:
 
 def _match(allowed: list[str], value: str) -> bool:
     return "*" in allowed or value in allowed
+
+
+def forbidden_for_members(own: str, other: str, exec_allowed: bool = False) -> list[tuple[str, str, str, str | None]]:
+    """Requests (verb, API group, resource, namespace) a team's people must never be allowed: writing the objects
+    that fence their namespace, identities and issuers that act with the platform's rights, priority classes,
+    cluster bindings, and anything in another team's namespace. Checked offline on every render (tests/security,
+    the `team-roles-confined` guardrail) and by the real API server in the e2e loop (SubjectAccessReviews)."""
+    fences = [(verb, group, resource, own)
+              for verb in ("create", "update", "patch", "delete")
+              for group, resource in (("networking.k8s.io", "networkpolicies"), ("", "resourcequotas"),
+                                      ("", "limitranges"), ("rbac.authorization.k8s.io", "rolebindings"),
+                                      ("rbac.authorization.k8s.io", "roles"),
+                                      ("kueue.x-k8s.io", "localqueues"))]
+    escalation = [("create", "external-secrets.io", "secretstores", own),
+                  ("create", "cert-manager.io", "certificates", own), ("create", "cert-manager.io", "issuers", own),
+                  ("create", "cert-manager.io", "certificaterequests", own),
+                  ("create", "", "serviceaccounts/token", own), ("create", "", "serviceaccounts", own),
+                  ("create", "scheduling.k8s.io", "priorityclasses", None),
+                  ("create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
+                  ("create", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", None)]
+    if not exec_allowed:
+        escalation.append(("create", "", "pods/exec", own))
+    other_team = [("get", "", "secrets", other), ("list", "", "pods", other), ("create", "", "pods", other),
+                  ("create", "batch", "jobs", other), ("get", "", "pods/log", other)]
+    return fences + escalation + other_team
+
+
+def team_people(bindings: list[dict[str, Any]], namespace: str) -> list[Subject]:
+    """The users and groups a namespace's RoleBindings name (service accounts are checked on their own)."""
+    found: dict[tuple[str, str], Subject] = {}
+    for binding in bindings:
+        if binding.get("kind") != "RoleBinding" or binding["metadata"].get("namespace") != namespace:
+            continue
+        for s in binding.get("subjects") or []:
+            if s["kind"] == "User":
+                found[("User", s["name"])] = Subject("User", s["name"], groups=("system:authenticated",))
+            elif s["kind"] == "Group":
+                found[("Group", s["name"])] = Subject("User", f"someone-in-{s['name']}",
+                                                      groups=(s["name"], "system:authenticated"))
+    return list(found.values())

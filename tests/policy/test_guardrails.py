@@ -166,6 +166,9 @@ BREAKS: dict[str, tuple[str, Callable[[list[dict]], None]]] = {
     "namespace-pod-security": ("local", lambda recs: k8s(recs, "Namespace", TEAM_NS)["inputs"]["metadata"][
         "labels"].update({"pod-security.kubernetes.io/enforce": "privileged"})),
     "team-default-deny": ("local", lambda recs: drop(recs, lambda r: r["inputs"].get("kind") == "NetworkPolicy")),
+    "team-roles-confined": ("local", lambda recs: k8s(recs, "RoleBinding", lambda r: r["inputs"]["roleRef"]["name"]
+                                                      == "mlcluster-team-member")["inputs"]["roleRef"].update(
+        name="edit")),
     "team-quota-and-limits": ("local", lambda recs: drop(recs, lambda r: r["inputs"].get("kind") == "ResourceQuota")),
     "workloads-hardened": ("aws-gpu", lambda recs: k8s(recs, "Deployment")["inputs"]["spec"]["template"]["spec"][
         "containers"][0].pop("securityContext")),
