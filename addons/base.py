@@ -18,7 +18,7 @@ from mlcluster.components import helm
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
-from mlcluster.profiles.model import AddonSettings, ProfileBase
+from mlcluster.profiles.model import AddonSettings, ProfileBase, Team
 from mlcluster.stackconfig import StackSettings
 
 _TEMPLATES = Path(__file__).resolve().parent
@@ -64,6 +64,7 @@ class Addon(pulumi.ComponentResource):
         # What add-ons earlier in install order offer later ones (e.g. the object store's per-add-on access).
         self.shared: dict[str, Any] = shared if shared is not None else {}
         self.charts: dict[str, str] = {}  # release → "chart@version", for stack outputs and SUMMARY
+        self.releases: list[pulumi.Resource] = []  # what team spaces wait for (controllers, CRDs, webhooks)
         self.outputs: dict[str, Any] = self.build()
         self.register_outputs({"charts": self.charts, **self.outputs})
 
@@ -72,6 +73,11 @@ class Addon(pulumi.ComponentResource):
     def build(self) -> dict[str, Any]:
         """Create the add-on's resources; return the outputs to register."""
         raise NotImplementedError
+
+    def team_objects(self, team: Team, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """Objects this add-on needs in a team's namespace, as (logical name, manifest). The team's space creates
+        them after its namespace, so they never race it (mlcluster.semantics.graph checks every render)."""
+        return []
 
     @classmethod
     def check(cls, profile: ProfileBase, settings: AddonSettings) -> list[tuple[tuple, object, str]]:
@@ -183,4 +189,5 @@ class Addon(pulumi.ComponentResource):
                             local_chart=self.stack.e2e.chart(chart_name) if self.stack.e2e else None)
         for group in chart.crds:
             self.crd_providers.setdefault(group, made)
+        self.releases.append(made)
         return made

@@ -18,7 +18,7 @@ from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
 from mlcluster.components.substrates import SUBSTRATES
-from mlcluster.components.tenancy import Reach, TeamSpace
+from mlcluster.components.tenancy import Reach, TeamSpace, team_namespace
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
@@ -106,14 +106,19 @@ class Platform(pulumi.ComponentResource):
                                    cluster.opts(self, depends_on=list(cluster.ready)))
                      for m in [*role_manifests(profile.tenancy.member_exec), *policy_manifests()]]
         reach = team_reach(profile, classes, cluster)
-        self.teams = {
-            team.name: TeamSpace(team, profile.tenancy, cluster, reach, list(profile.tiers),
-                                 local_queue="kueue" in self.addons, gpu_reach=quotas.reach(profile, team),
-                                 opts=pulumi.ResourceOptions(parent=self,
-                                                             depends_on=[*cluster.ready, *roles,
-                                                                         *self.addons.values()]))
-            for team in profile.teams
-        }
+        # A team's space waits for the add-ons' releases (their CRDs, controllers and webhooks; on destroy the
+        # team's objects go first, while the controllers that finalize them still run), never for whole add-on
+        # components, which hold every team's children: that was a fan-out of teams x teams dependencies.
+        releases = [release for addon in self.addons.values() for release in addon.releases]
+        self.teams = {}
+        for team in profile.teams:
+            namespace = team_namespace(team, profile.tenancy)
+            extras = [(addon, name, manifest) for addon in self.addons.values()
+                      for name, manifest in addon.team_objects(team, namespace)]
+            self.teams[team.name] = TeamSpace(
+                team, profile.tenancy, cluster, reach, list(profile.tiers), local_queue="kueue" in self.addons,
+                gpu_reach=quotas.reach(profile, team), extras=extras,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster.ready, *roles, *base_deps, *releases]))
         self.stack_outputs = self._outputs()
         self.register_outputs(self.stack_outputs)
 

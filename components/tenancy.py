@@ -194,7 +194,10 @@ class TeamSpace(pulumi.ComponentResource):
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, reach: Reach,
                  tiers: list[Tier], local_queue: bool = False, gpu_reach: dict[str, int] | None = None,
+                 extras: Sequence[tuple[pulumi.Resource, str, dict[str, Any]]] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        """`extras`: (add-on, logical name, manifest) objects add-ons need in this namespace (e.g. the hub's
+        spawner Role); created here after the namespace, aliased to where they were before (the add-on)."""
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
         manifests = team_manifests(team, tenancy, cluster.kubernetes_version, reach, tiers, gpu_reach)
@@ -212,6 +215,9 @@ class TeamSpace(pulumi.ComponentResource):
             for manifest in local_queue_manifests(team, self.namespace):
                 suffix = "" if manifest["metadata"]["name"] == team.name else f"-{manifest['metadata']['name']}"
                 objects.apply(f"{team.name}-localqueue{suffix}", manifest, cluster.provider, after_ns)
+        for owner, name, manifest in extras:
+            objects.apply(f"{owner.key}-{name}", manifest, cluster.provider,  # type: ignore[attr-defined]
+                          cluster.opts(self, depends_on=[ns], aliases=[pulumi.Alias(parent=owner)]))
         outputs: dict[str, Any] = {"namespace": self.namespace}
         if tenancy.bucket_access and cluster.aws is not None and cluster.aws.artifacts_bucket is not None:
             outputs["roleArn"] = self._bucket_role(team, cluster).role.arn

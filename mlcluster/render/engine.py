@@ -61,6 +61,19 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                 type_ = f"{parent_type}${type_}"
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
+    def _alias_urns(self, request: Any) -> list[str]:
+        """The URNs a resource answers to besides its own (what the engine matches against the last state, so a
+        moved resource is updated in place, not replaced)."""
+        found = []
+        for alias in request.aliases:
+            if alias.urn:
+                found.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            found.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return sorted(found)
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != STACK_TYPE:
@@ -80,6 +93,7 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     "ignoreChanges": sorted(request.ignoreChanges),
                     "replaceOnChanges": sorted(request.replaceOnChanges),
                     "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
+                    **({"aliases": aliases} if (aliases := self._alias_urns(request)) else {}),
                 },
                 inputs=rpc.deserialize_properties(request.object),
             ))

@@ -5,6 +5,9 @@
   dependencies, or its parents' — for the release or bundle that installs the CRDs of that API group (the
   catalog's `crds`). Otherwise the API server answers "no matches for kind", or a chart that checks
   `.Capabilities.APIVersions` silently renders nothing.
+- **Namespaces before their contents.** Every namespaced object (and Helm release) whose namespace this stack
+  creates waits for that Namespace; otherwise the API server answers "namespaces ... not found" on the first
+  `pulumi up` (the engine creates resources as soon as their own dependencies are done).
 - **Routes are served over TLS.** Every HTTPRoute (ours, and the ones charts render from our values) attaches
   to an HTTPS listener whose hostname, if any, matches, and whose certificate names the route's host; the
   plain-HTTP listener carries only the redirect (and ACME's solver routes).
@@ -133,6 +136,25 @@ class Graph:
                                   f"({', '.join(self.records[s]['name'] for s in sources)})")
 
 
+    def namespaces_before_contents(self) -> Iterator[Finding]:
+        created: dict[str, str] = {}
+        for urn, record in self.records.items():
+            inputs = record.get("inputs") or {}
+            if record["type"] == "kubernetes:core/v1:Namespace":
+                created[(inputs.get("metadata") or {}).get("name", "")] = urn
+        for urn, record in sorted(self.records.items()):
+            inputs = record.get("inputs") or {}
+            if record["type"] == HELM:
+                namespace = inputs.get("namespace")
+            elif record["type"].startswith("kubernetes:") and isinstance(inputs.get("metadata"), dict):
+                namespace = inputs["metadata"].get("namespace")
+            else:
+                continue
+            if namespace in created and created[namespace] not in self.before(urn):
+                yield Finding(record["name"], f"is created in namespace {namespace} but does not wait for it "
+                              f"({self.records[created[namespace]]['name']})")
+
+
 def _routes_and_gateways(records: list[dict[str, Any]]) -> tuple[list[dict], list[dict], dict[tuple[str, str], list]]:
     routes, gateways = [], []
     certificates: dict[tuple[str, str], list[str]] = {}  # (namespace, secret) → dnsNames
@@ -197,4 +219,5 @@ def routes_served_over_tls(records: list[dict[str, Any]]) -> Iterator[Finding]:
 
 
 def cross_references(records: list[dict[str, Any]]) -> list[Finding]:
-    return [*Graph(records).crds_before_use(), *routes_served_over_tls(records)]
+    graph = Graph(records)
+    return [*graph.crds_before_use(), *graph.namespaces_before_contents(), *routes_served_over_tls(records)]

@@ -30,10 +30,24 @@ def test_one_platform_parents_substrate_addons_and_teams():
 
 
 def test_team_objects_wait_for_their_namespace():
+    checked = 0
     for r in resources():
-        if "mlcluster:tenancy:Team$" in r["urn"] and not r["type"].endswith(":Namespace"):
-            team = r["name"].split("-")[0]
+        if "mlcluster:tenancy:Team$" in r["urn"] and not r["type"].endswith(":Namespace") and r.get("custom"):
+            team = r["parent"].rsplit("::", 1)[1]
             assert any(d.endswith(f"::{team}-namespace") for d in r["dependencies"]), r["urn"]
+            checked += 1
+    assert checked > 20
+
+
+def test_team_spaces_wait_for_add_on_releases_not_whole_add_ons():
+    """The dependency fan-out (issue 18): a team waits for the releases (CRDs, controllers), never for add-on
+    components and so never for other teams' objects those components hold."""
+    records = resources()
+    addons = {r["urn"] for r in records if r["type"].startswith("mlcluster:addons:")}
+    releases = {r["urn"] for r in records if r["type"] == "kubernetes:helm.sh/v3:Release"}
+    for team in by_type("mlcluster:tenancy:Team"):
+        assert not set(team["dependencies"]) & addons
+        assert releases <= set(team["dependencies"])  # on destroy, team objects go while controllers still run
 
 
 def test_helm_release_waits_for_namespace_and_admin_secret():

@@ -125,10 +125,14 @@ def test_failed_render_leaves_previous_output_untouched(tmp_path, monkeypatch):
 
 
 def test_urn_snapshot_of_the_local_profile():
-    """A renamed resource is a replaced resource: the URN list is a reviewed snapshot (tests/snapshots/)."""
+    """A renamed resource is a replaced resource: the URN list is a reviewed snapshot (tests/snapshots/), and a
+    URN that leaves it must be an alias of a resource that is still here (the engine then moves it in place)."""
     resources = json.loads(rendered_profile("local").files["resources.json"])["resources"]
     urns = "\n".join(r["urn"] for r in resources) + "\n"
     snapshot = ROOT / "tests" / "snapshots" / "local.urns.txt"
+    aliases = {a for r in resources for a in r.get("options", {}).get("aliases", [])}
+    gone = set(snapshot.read_text().split()) - set(urns.split()) - aliases
+    assert not gone, f"resources would be replaced (no alias names their old URN): {sorted(gone)}"
     assert urns == snapshot.read_text(), (
         "resource URNs changed: a rename replaces live infrastructure. Add `aliases` for renames, then "
         "review and update tests/snapshots/local.urns.txt"

@@ -37,6 +37,19 @@ def test_a_custom_resource_that_does_not_wait_for_its_crds_is_found():
     assert any("kueue.x-k8s.io but does not wait for its CRDs (kueue-kueue)" in m for m in messages)
 
 
+def test_an_object_that_does_not_wait_for_its_namespace_is_found():
+    """The hub's spawner Role used to be a child of the JupyterHub add-on, which team spaces waited for: on the
+    first real `pulumi up` it was created before its team namespace existed."""
+    found = records("profile", "local")
+    role = next(r for r in found if r["name"] == "jupyterhub-role-vision")
+    hub = next(r for r in found if r["type"] == "mlcluster:addons:JupyterHub")
+    moved = {**role, "dependencies": [], "parent": hub["urn"]}
+    broken = [moved if r["urn"] == role["urn"] else r for r in found]
+    messages = [f"{f.name}: {f.message}" for f in Graph(broken).namespaces_before_contents()]
+    assert messages == ["jupyterhub-role-vision: is created in namespace team-vision but does not wait for it "
+                        "(vision-namespace)"]
+
+
 def test_plain_http_routes_and_uncovered_hosts_are_found():
     found = records("stack", "colo")
     route = next(r for r in found if r["name"] == "mlflow-route")

@@ -187,10 +187,6 @@ class JupyterHub(Addon):
         else:
             data[CLIENT_SECRET_KEY] = self.stack.oidc_client_secret or pulumi.Output.secret(SECRET_PLACEHOLDER)
         secret = self.platform_secret("secret", SECRET, settings.namespace, data, depends_on=[ns])
-        roles = []
-        for team in self.profile.teams:
-            for manifest in spawner_role(team_namespace(team, self.profile.tenancy), settings.namespace):
-                roles.append(self.apply(f"{manifest['kind'].lower()}-{team.name}", manifest))
         gateway = self.profile.addons.gateway  # type: ignore[attr-defined]
         users = sorted({u for t in self.profile.teams for u in (*t.members, *t.leads)})
         groups = sorted({g for t in self.profile.teams for g in t.groups})
@@ -200,11 +196,17 @@ class JupyterHub(Addon):
                              storage_class=self.cluster.user_data_storage_class,
                              host=f"jupyter.{gateway.domain}" if gateway.enabled else None,
                              gateway_namespace=gateway.namespace)
-        self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret, *roles],
+        self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret],
                           uses=("gateway.networking.k8s.io",) if gateway.enabled else ())  # its httpRoute
         if gateway.enabled:
             outputs["jupyterhubUrl"] = f"https://jupyter.{gateway.domain}"
         return outputs
+
+
+    def team_objects(self, team: Team, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """The hub's spawner Role and its binding, in each team namespace (the team's space creates them)."""
+        hub_namespace = self.settings.namespace  # type: ignore[attr-defined]
+        return [(f"{m['kind'].lower()}-{team.name}", m) for m in spawner_role(namespace, hub_namespace)]
 
 
 ADDON = JupyterHub
