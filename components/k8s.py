@@ -19,6 +19,7 @@ MANAGED_BY_LABELS = {"app.kubernetes.io/part-of": "mlcluster"}
 _TYPED: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,

@@ -77,6 +77,8 @@ def test_platform_secret_goes_through_secrets_manager_on_eks():
     secrets = {x["inputs"]["name"]: x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"}
     assert set(secrets) == {"mlcluster/render/monitoring/grafana-admin",  # the generated platform secrets
                             "mlcluster/render/mlflow/mlflow-db-credentials",
+                            "mlcluster/render/mlflow/mlflow-admin",  # MLflow's basic-auth admin
+                            "mlcluster/render/mlflow/mlflow-users",  # its team users' passwords
                             "mlcluster/render/jupyterhub/jupyterhub-mlcluster"}
     secret = secrets["mlcluster/render/monitoring/grafana-admin"]
     assert secret["inputs"]["kmsKeyId"].startswith("arn:aws:kms:")

@@ -100,7 +100,7 @@ def test_stack_outputs():
                                     "kueue": {"kueue": "kueue@0.19.2"},
                                     "jupyterhub": {"jupyterhub": "jupyterhub@4.4.0"},
                                     "mlflow": {"mlflow": "mlflow@1.11.5"}}
-    assert outputs["jupyterhubPassword"][1] is True  # the laptop's generated login, a secret
+    assert outputs["jupyterhubPasswords"][1] is True  # the laptop's generated logins (one per user), a secret
     assert outputs["mlflowTrackingUri"][0] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert outputs["teamNamespaces"][0] == {"vision": "team-vision", "nlp": "team-nlp"}
     assert outputs["grafanaAdminPassword"][1] is True  # secret

@@ -6,8 +6,12 @@
   account apply; the hub gets a Role (never cluster-wide) in each team namespace to spawn there.
 - Home volumes on the Retain class, an idle culler, no privileged pods (team namespaces enforce Pod Security
   `baseline`; instance metadata stays blocked by IMDS hop limit 1 on EKS and by the network elsewhere).
-- Authentication: `dummy` (a generated shared password; only on an `existing` cluster, i.e. a laptop),
+- Authentication: `passwords` (a generated password per user, a secret stack output; `existing` clusters),
+  `dummy` (one shared password: anyone logs in as anyone, so only with a single team on an `existing` cluster),
   `github` (an organisation) or `oidc` (any OpenID Connect provider; team groups from its `groups` claim).
+- Hub operators (`admin_users`) get a role that lists users and starts/stops servers — never JupyterHub's `admin`
+  role, whose `access:servers` and `tokens` scopes open every user's notebook (`admin_access: false` no longer
+  limits that since JupyterHub 2's RBAC). No one else is an administrator.
   The OAuth client secret is the stack secret `mlcluster:oidcClientSecret`; the hub's cookie secret is
   generated. None of them is in Helm values.
 """
@@ -37,6 +41,10 @@ from mlcluster.stackconfig import SECRET_PLACEHOLDER, StackSettings
 SECRET = "jupyterhub-mlcluster"  # cookie secret, OAuth client secret, dummy password
 COOKIE_KEY = "hub.config.JupyterHub.cookie_secret"  # the key z2jh reads from hub.existingSecret
 PASSWORD_KEY = "dummy-password"
+USER_PASSWORDS_KEY = "user-passwords"  # JSON: user → generated password (auth `passwords`)
+# jupyterhub.readthedocs.io rbac/scopes: see users and groups, start and stop their servers — no `access:servers`
+# (open a notebook), no `tokens`, no `admin:users`.
+OPERATOR_SCOPES = ["admin-ui", "list:users", "read:users", "list:groups", "read:groups", "read:servers", "servers"]
 CLIENT_SECRET_KEY = "oauth-client-secret"
 HUB_SERVICE_ACCOUNT = "hub"  # z2jh's hub service account
 STACK_KEY = "mlcluster:oidcClientSecret"
@@ -56,13 +64,16 @@ class OidcEndpoints(Strict):
 
 class JupyterHubSettings(AddonSettings):
     namespace: DnsLabel = "jupyterhub"
-    auth: Literal["dummy", "github", "oidc"] = Field(
-        "dummy", description="dummy: one generated password (existing clusters only); github or oidc: OAuth, "
-                             "client secret in the stack (`mlcluster:oidcClientSecret`).")
+    auth: Literal["passwords", "dummy", "github", "oidc"] = Field(
+        "passwords", description="passwords: a generated password per user (existing clusters only; stack output "
+                                 "`jupyterhubPasswords`); dummy: one shared password (a single team on an existing "
+                                 "cluster); github or oidc: OAuth, client secret in the stack "
+                                 "(`mlcluster:oidcClientSecret`).")
     client_id: str | None = Field(None, description="github/oidc: the OAuth client id.")
     oidc: OidcEndpoints | None = Field(None, description="oidc: the provider's endpoints.")
     github_org: str | None = Field(None, description="github: only members of this organisation may log in.")
-    admin_users: list[str] = Field(default_factory=list, description="Hub administrators (platform team).")
+    admin_users: list[str] = Field(default_factory=list, description="Hub operators (platform team): list users, "
+                                   "start and stop servers; never open a user's notebook or take a token.")
     idle_minutes: int = Field(60, ge=10, le=10080, description="Stop notebooks idle for this long.")
     home_gib: int = Field(20, ge=1, le=4096, description="Each user's home volume (Retain class).")
     image: PinnedImage | None = Field(None, description="Notebook image with a pinned tag; null: the chart's.")
@@ -90,6 +101,10 @@ def notebook_profile(profile: ProfileBase, team: Team, tier: Tier, namespace: st
         "mem_guarantee": tier.memory, "mem_limit": tier.memory,
         "extra_labels": {QUEUE_LABEL: team.name, PRIORITY_LABEL: "interactive"},
     }
+    if profile.ml.mlflow.enabled:  # type: ignore[attr-defined]
+        # The team's MLflow credentials (kubespawner/spawner.py `extra_container_config`: merged into the
+        # notebook container), so `mlflow.log_*` works with no setup.
+        override["extra_container_config"] = {"envFrom": [{"secretRef": {"name": "mlflow-credentials"}}]}
     resource = tier_resource(tier)
     if resource is not None:
         override["extra_resource_guarantees"] = {resource: str(tier.gpu)}
@@ -110,12 +125,19 @@ def teams_config(profile: ProfileBase) -> dict[str, dict[str, Any]]:
 
 
 def hub_code(profile: ProfileBase) -> str:
-    """The `hub.extraConfig` snippet: hub_config.py, then the call that installs the profile list."""
+    """The `hub.extraConfig` snippet: hub_config.py, then the calls that install the profile list and the login."""
     teams = json.dumps(teams_config(profile), sort_keys=True)
-    return (inspect.getsource(hub_config) + "\n\n"
+    code = (inspect.getsource(hub_config) + "\n\n"
             "import json\n"
-            f"c.KubeSpawner.profile_list = profile_list_for(json.loads({teams!r}))\n"
-)
+            "import os\n"
+            f"c.KubeSpawner.profile_list = profile_list_for(json.loads({teams!r}))\n")
+    auth = profile.ml.jupyterhub.auth  # type: ignore[attr-defined]
+    if auth == "dummy":
+        code += 'c.DummyAuthenticator.password = os.environ["MLCLUSTER_DUMMY_PASSWORD"]\n'
+    elif auth == "passwords":
+        code += ("c.JupyterHub.authenticator_class = generated_password_authenticator(\n"
+                 '    json.loads(os.environ["MLCLUSTER_USER_PASSWORDS"]))\n')
+    return code
 
 
 def spawner_role(namespace: str, hub_namespace: str) -> list[dict[str, Any]]:
@@ -147,10 +169,14 @@ class JupyterHub(Addon):
     def check(cls, profile: ProfileBase, settings: JupyterHubSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
         at = ("ml", "jupyterhub")
         found: list[tuple[tuple, object, str]] = []
-        if settings.auth == "dummy" and profile.substrate.kind != "existing":
-            found.append(((*at, "auth"), "dummy", "a shared password is for a laptop cluster only; allowed here: "
-                          "github or oidc"))
-        if settings.auth != "dummy" and not settings.client_id:
+        if settings.auth in ("dummy", "passwords") and profile.substrate.kind != "existing":
+            found.append(((*at, "auth"), settings.auth, "generated passwords are for a laptop cluster only; "
+                          "allowed here: github or oidc"))
+        elif settings.auth == "dummy" and len(profile.teams) > 1:
+            found.append(((*at, "auth"), "dummy", "one shared password lets anyone log in as anyone, which only a "
+                          "single team may accept; allowed with several teams: passwords (one per user), github "
+                          "or oidc"))
+        if settings.auth in ("github", "oidc") and not settings.client_id:
             found.append(((*at, "client_id"), None, f"{settings.auth} login needs the OAuth client id"))
         if settings.auth == "oidc" and settings.oidc is None:
             found.append(((*at, "oidc"), None, "oidc login needs the provider's authorize_url, token_url and "
@@ -163,12 +189,12 @@ class JupyterHub(Addon):
 
     @classmethod
     def stack_secrets(cls, profile: ProfileBase, settings: JupyterHubSettings) -> dict[str, str]:  # type: ignore[override]
-        return {} if settings.auth == "dummy" else {STACK_KEY: SECRET_PLACEHOLDER}
+        return {} if settings.auth in ("dummy", "passwords") else {STACK_KEY: SECRET_PLACEHOLDER}
 
     @classmethod
     def check_stack(cls, profile: ProfileBase, settings: JupyterHubSettings,  # type: ignore[override]
                     stack: StackSettings) -> None:
-        if settings.auth != "dummy" and stack.oidc_client_secret is None:
+        if settings.auth in ("github", "oidc") and stack.oidc_client_secret is None:
             raise ConfigError.one(stack.source, STACK_KEY, None, f"{settings.auth} login needs the OAuth client "
                                   "secret: pulumi config set --secret oidcClientSecret <secret>", missing=True)
 
@@ -184,6 +210,13 @@ class JupyterHub(Addon):
         if settings.auth == "dummy":
             password = random.RandomPassword(f"{self.key}-password", length=24, special=False, opts=opts)
             data[PASSWORD_KEY] = outputs["jupyterhubPassword"] = pulumi.Output.secret(password.result)
+        elif settings.auth == "passwords":
+            people = sorted({u for t in self.profile.teams for u in (*t.members, *t.leads)} | set(settings.admin_users))
+            passwords = {user: random.RandomPassword(f"{self.key}-password-{user}", length=24, special=False,
+                                                     opts=opts).result for user in people}
+            table = pulumi.Output.secret(pulumi.Output.all(**passwords))
+            outputs["jupyterhubPasswords"] = table
+            data[USER_PASSWORDS_KEY] = table.apply(lambda t: json.dumps(dict(t), sort_keys=True))
         else:
             data[CLIENT_SECRET_KEY] = self.stack.oidc_client_secret or pulumi.Output.secret(SECRET_PLACEHOLDER)
         secret = self.platform_secret("secret", SECRET, settings.namespace, data, depends_on=[ns])
@@ -191,6 +224,7 @@ class JupyterHub(Addon):
         users = sorted({u for t in self.profile.teams for u in (*t.members, *t.leads)})
         groups = sorted({g for t in self.profile.teams for g in t.groups})
         values = self.values(secret=SECRET, password_key=PASSWORD_KEY, client_secret_key=CLIENT_SECRET_KEY,
+                             user_passwords_key=USER_PASSWORDS_KEY, operator_scopes=OPERATOR_SCOPES,
                              hub_port=HUB_PORT,
                              hub_code=hub_code(self.profile), users=users, groups=groups,
                              storage_class=self.cluster.user_data_storage_class,

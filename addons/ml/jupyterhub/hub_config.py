@@ -23,3 +23,23 @@ def profile_list_for(teams: dict[str, dict[str, Any]]):
                 for profile in team["profiles"]]
 
     return profile_list
+
+
+def generated_password_authenticator(passwords: dict[str, str]):
+    """A login per user with the password mlcluster generated for them (the `passwords` setting): unlike the
+    DummyAuthenticator's one shared password, nobody can log in as somebody else. JupyterHub's Authenticator API
+    (jupyterhub/auth.py): `authenticate(handler, data)` returns the user name, or None to refuse; the base class
+    serves the username/password form."""
+    import hmac
+
+    from jupyterhub.auth import Authenticator
+
+    class GeneratedPasswordAuthenticator(Authenticator):
+        async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
+            username, password = data.get("username", ""), data.get("password", "")
+            expected = passwords.get(username)
+            if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
+                return username
+            return None
+
+    return GeneratedPasswordAuthenticator

@@ -9,10 +9,19 @@
   elsewhere (its own bucket and credentials), or a protected Retain volume when there is neither.
 - Reached in the cluster at `http://mlflow.<namespace>.svc.cluster.local:5000` (team namespaces may reach
   it, also with restricted egress), or through the gateway when `expose` is on.
+- Authenticated: MLflow's basic-auth app with `default_permission = NO_PERMISSIONS`, its users and grants in the
+  same PostgreSQL (their own `alembic_version_auth` table, mlflow/server/auth/db/utils.py). Each team gets one
+  MLflow user, `team-<name>`, whose credentials land in the team's namespace as the Secret `mlflow-credentials`
+  (MLFLOW_TRACKING_URI/USERNAME/PASSWORD, what the MLflow client reads); notebooks load it. A team sees the
+  experiments and models it creates (their creator gets MANAGE) and nothing of another team's — proxied
+  artifacts included, which basic-auth checks against the experiment in the artifact path. The admin password is
+  a stack output; a Job creates or re-keys the users after every change of the team list.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -25,7 +34,7 @@ from mlcluster.addons.postgres import database_cluster, read_write_host
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws.database import PostgresInstance
 from mlcluster.components.aws.iam import bucket_prefix_role
-from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
+from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase, Team
 
 SERVICE_ACCOUNT = "mlflow"
 DATABASE = "mlflow"
@@ -36,6 +45,17 @@ ARTIFACTS_MOUNT = "/mlartifacts"
 S3_SECRET = "mlflow-s3"
 S3_PREFIX = "mlflow"
 PORT = 5000
+ADMIN_SECRET = "mlflow-admin"  # the basic-auth admin (chart: auth.existingAdminSecret)
+USERS_SECRET = "mlflow-users"  # user name → password, read by the provisioning Job
+TEAM_SECRET = "mlflow-credentials"  # in each team namespace: what the MLflow client reads
+METRICS_USER = "metrics"  # Prometheus's user: authenticated, no permissions (MLflow's /metrics needs a login)
+# The chart's own image at the pinned chart's appVersion (community-charts mlflow 1.11.5: burakince/mlflow, 3.15.1);
+# tests/addons/test_mlflow.py checks it against ../shared/upstream/charts/mlflow/Chart.yaml.
+IMAGE = "burakince/mlflow:3.15.1"
+
+
+def team_user(team: Team) -> str:
+    return f"team-{team.name}"
 
 
 class MlflowSettings(AddonSettings):
@@ -119,8 +139,20 @@ class Mlflow(Addon):
                 storage_class=self.cluster.user_data_storage_class), depends_on=[credentials], protect=True)
             db_host = read_write_host(DB_CLUSTER, settings.namespace)
 
+        admin_password = pulumi.Output.secret(random.RandomPassword(
+            f"{self.key}-admin-password", length=32, special=False, opts=opts).result)
+        admin = self.platform_secret("admin", ADMIN_SECRET, settings.namespace,
+                                     {"username": "admin", "password": admin_password}, depends_on=[ns])
+        # One user per team and one for the scraper; alphanumeric, as the chart's ini templating (sed) needs.
+        self.user_passwords: dict[str, pulumi.Output[str]] = {
+            user: pulumi.Output.secret(random.RandomPassword(f"{self.key}-user-{user}", length=32, special=False,
+                                                             opts=opts).result)
+            for user in [*(team_user(t) for t in self.profile.teams), METRICS_USER]}
+        users = self.platform_secret("users", USERS_SECRET, settings.namespace,
+                                     {**self.user_passwords, "metrics-username": METRICS_USER}, depends_on=[ns])
+
         store = artifact_store(self.profile, self.cluster)
-        after: list[pulumi.Resource] = [ns, db, credentials]
+        after: list[pulumi.Resource] = [ns, db, credentials, admin]
         context: dict[str, Any] = {"store": store, "s3_secret": S3_SECRET, "pvc": ARTIFACTS_PVC,
                                    "mount": ARTIFACTS_MOUNT, "endpoint": None, "bucket": None}
         if store == "s3":
@@ -135,16 +167,25 @@ class Mlflow(Addon):
         else:
             after.append(self.apply("artifacts", self._artifact_volume(settings), depends_on=[ns], protect=True))
         values = self.values(service_account=SERVICE_ACCOUNT, db_host="(set below)", database=DATABASE,
+                             admin_secret=ADMIN_SECRET, port=PORT,
                              allowed_hosts=allowed_hosts(self.profile, settings),
                              db_secret=DB_SECRET,
                              monitoring=bool(self.profile.addons.monitoring.enabled),  # type: ignore[attr-defined]
                              **context)
         values["backendStore"]["postgres"]["host"] = db_host  # an Output for RDS: set after rendering
+        values["auth"]["postgres"]["host"] = db_host
         if store == "s3":
             values["artifactRoot"]["s3"]["bucket"] = self.cluster.aws.artifacts_bucket  # type: ignore[union-attr]
-        monitoring = ("monitoring.coreos.com",) if self.profile.addons.monitoring.enabled else ()  # type: ignore[attr-defined]
-        release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after,
-                                    uses=monitoring)  # its ServiceMonitor
+        release = self.helm_release("mlflow", "mlflow", settings.namespace, values, depends_on=after)
+        if self.profile.addons.monitoring.enabled:  # type: ignore[attr-defined]
+            self.apply("servicemonitor", service_monitor(settings.namespace), depends_on=[release, users])
+        script = self.apply("provision-script", {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": objects.metadata("mlflow-provision-users",
+                                                                                 settings.namespace),
+            "data": {"provision_users.py": (Path(__file__).parent / "provision_users.py").read_text()}},
+            depends_on=[ns])
+        self.apply("provision-users", provision_job(settings.namespace, sorted(self.user_passwords)),
+                   depends_on=[release, users, script])
         url = f"http://mlflow.{settings.namespace}.svc.cluster.local:{PORT}"
         outputs: dict[str, Any] = {"mlflowTrackingUri": url}
         if settings.expose:
@@ -153,6 +194,16 @@ class Mlflow(Addon):
                                                "mlflow", PORT), depends_on=[release])
             outputs["mlflowUrl"] = f"https://mlflow.{gateway.domain}"
         return outputs
+
+    def team_objects(self, team: Team, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """The team's MLflow credentials, as the MLflow client reads them from the environment."""
+        settings: MlflowSettings = self.settings  # type: ignore[assignment]
+        return [(f"credentials-{team.name}", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": objects.metadata(TEAM_SECRET, namespace),
+            "type": "Opaque",
+            "stringData": {"MLFLOW_TRACKING_URI": f"http://mlflow.{settings.namespace}.svc.cluster.local:{PORT}",
+                           "MLFLOW_TRACKING_USERNAME": team_user(team),
+                           "MLFLOW_TRACKING_PASSWORD": self.user_passwords[team_user(team)]}})]
 
     def _artifact_volume(self, settings: MlflowSettings) -> dict[str, Any]:
         spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
@@ -167,5 +218,45 @@ class Mlflow(Addon):
         assert self.cluster.aws is not None
         return bucket_prefix_role(f"{self.key}-artifacts", self.cluster.aws, f"{S3_PREFIX}/", namespace,
                                   SERVICE_ACCOUNT, self)
+
+def service_monitor(namespace: str) -> dict[str, Any]:
+    """Prometheus scrapes /metrics with the `metrics` user (the chart's own ServiceMonitor has no credentials, and
+    points at a container port name the pod does not have)."""
+    password = {"name": USERS_SECRET, "key": METRICS_USER}
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": objects.metadata("mlflow", namespace),
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "mlflow",
+                                                  "app.kubernetes.io/instance": "mlflow"}},
+                     "namespaceSelector": {"matchNames": [namespace]},
+                     "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s",
+                                    "basicAuth": {"username": {"name": USERS_SECRET, "key": "metrics-username"},
+                                                  "password": password}}]}}
+
+
+def provision_job(namespace: str, users: list[str]) -> dict[str, Any]:
+    """Creates or re-keys the users; named after the user list, so a new team means a new Job (Jobs are
+    immutable) and an unchanged list leaves the finished one alone."""
+    digest = hashlib.sha256(",".join(users).encode()).hexdigest()[:8]
+    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+                  "readOnlyRootFilesystem": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    env = [{"name": "MLFLOW_URL", "value": f"http://mlflow.{namespace}.svc.cluster.local:{PORT}"},
+           *({"name": f"ADMIN_{key.upper()}", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": key}}}
+             for key in ("username", "password"))]
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": objects.metadata(f"mlflow-provision-users-{digest}", namespace),
+            "spec": {"backoffLimit": 6, "template": {"spec": {
+                "restartPolicy": "OnFailure", "automountServiceAccountToken": False,
+                "securityContext": {"runAsUser": 1001, "runAsGroup": 1001},
+                "containers": [{"name": "provision", "image": IMAGE,
+                                "command": ["python", "/scripts/provision_users.py"], "env": env,
+                                "securityContext": restricted,
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                              "limits": {"cpu": "500m", "memory": "256Mi"}},
+                                "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
+                                                 {"name": "users", "mountPath": "/users", "readOnly": True}]}],
+                "volumes": [{"name": "scripts", "configMap": {"name": "mlflow-provision-users"}},
+                            {"name": "users", "secret": {"secretName": USERS_SECRET,
+                                                         "items": [{"key": u, "path": u} for u in users]}}]}}}}
+
 
 ADDON = Mlflow

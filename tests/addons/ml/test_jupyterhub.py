@@ -25,18 +25,41 @@ def spawner(name, groups=()):
     return types.SimpleNamespace(user=user)
 
 
+def run_hub_snippet(code, passwords=None):
+    """Execute the hub snippet as z2jh would (with a traitlets-like `c`, the hub's environment, and JupyterHub's
+    Authenticator base class stubbed: jupyterhub is not installed here) and return `c`."""
+    import json
+    import os
+    import sys
+
+    auth_module = types.ModuleType("jupyterhub.auth")
+    auth_module.Authenticator = type("Authenticator", (), {})
+    package = types.ModuleType("jupyterhub")
+    package.auth = auth_module
+    c = types.SimpleNamespace(KubeSpawner=types.SimpleNamespace(), DummyAuthenticator=types.SimpleNamespace(),
+                              JupyterHub=types.SimpleNamespace())
+    env = {"MLCLUSTER_DUMMY_PASSWORD": "x", "MLCLUSTER_USER_PASSWORDS": json.dumps(passwords or {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.modules.update({"jupyterhub": package, "jupyterhub.auth": auth_module})
+    try:
+        exec(compile(code, "hub.extraConfig.mlcluster", "exec"), {"c": c, "__name__": "jupyterhub_config"})
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        sys.modules.pop("jupyterhub", None)
+        sys.modules.pop("jupyterhub.auth", None)
+    return c
+
+
 def installed_profile_list(code):
-    """Execute the hub snippet as z2jh would (with a traitlets-like `c`) and return what it installed."""
-    c = types.SimpleNamespace(KubeSpawner=types.SimpleNamespace(), DummyAuthenticator=types.SimpleNamespace())
-    namespace = {"c": c, "__name__": "jupyterhub_config"}
-    exec(compile(code, "hub.extraConfig.mlcluster", "exec"), namespace)
-    return c.KubeSpawner.profile_list
+    return run_hub_snippet(code).KubeSpawner.profile_list
 
 
 def test_users_see_the_profiles_of_their_teams_only():
-    import os
-
-    os.environ["MLCLUSTER_DUMMY_PASSWORD"] = "x"  # the dummy snippet reads it, as the hub's env would
     code = values(rendered_profile("local"))["hub"]["extraConfig"]["mlcluster"]
     profile_list = installed_profile_list(code)
     alice = [p["slug"] for p in profile_list(spawner("alice@example.com"))]
@@ -110,8 +133,40 @@ def test_secrets_come_from_the_generated_secret_not_values():
     v = values(r)
     assert v["hub"]["existingSecret"] == "jupyterhub-mlcluster"
     secret = yaml.safe_load(r.files["manifests/jupyterhub/secret-jupyterhub-mlcluster.yaml"])
-    assert secret["stringData"] == {"dummy-password": "[secret]", "hub.config.JupyterHub.cookie_secret": "[secret]"}
-    assert v["hub"]["extraEnv"]["MLCLUSTER_DUMMY_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "dummy-password"
+    assert secret["stringData"] == {"hub.config.JupyterHub.cookie_secret": "[secret]", "user-passwords": "[secret]"}
+    assert v["hub"]["extraEnv"]["MLCLUSTER_USER_PASSWORDS"]["valueFrom"]["secretKeyRef"]["key"] == "user-passwords"
+    assert r.result.outputs["jupyterhubPasswords"][1] is True  # handed to the platform team as a secret output
+
+
+def test_each_user_logs_in_with_their_own_password_only():
+    """17.3: the laptop's login used to be one shared password (anyone as anyone)."""
+    code = values(rendered_profile("local"))["hub"]["extraConfig"]["mlcluster"]
+    c = run_hub_snippet(code, {"alice@example.com": "pa", "dave@example.com": "pd"})
+    login = c.JupyterHub.authenticator_class()
+
+    def attempt(user, password):  # the coroutine awaits nothing: drive it by hand, leaving the event loop alone
+        coroutine = login.authenticate(None, {"username": user, "password": password})
+        with pytest.raises(StopIteration) as done:
+            coroutine.send(None)
+        return done.value.value
+
+    assert attempt("alice@example.com", "pa") == "alice@example.com"
+    assert attempt("alice@example.com", "pd") is None  # another user's password
+    assert attempt("mallory@example.com", "") is None and attempt("alice@example.com", "") is None
+    assert "authenticator_class" not in values(rendered_profile("local"))["hub"]["config"]["JupyterHub"]
+
+
+def test_hub_operators_cannot_open_notebooks_or_take_tokens():
+    """17.8: `admin_users` were JupyterHub admins (the `admin` role: every scope, `access:servers` and `tokens`
+    included; jupyterhub.readthedocs.io rbac/roles); `admin_access: false` no longer limits that."""
+    for rendered in (rendered_profile("aws-gpu"), rendered_stack("lab")):
+        hub = values(rendered)["hub"]
+        assert hub["config"]["Authenticator"]["admin_users"] == []
+        assert "admin_access" not in hub["config"]["JupyterHub"]
+        role = hub["loadRoles"]["platform-operator"]
+        assert role["users"] == rendered.result.profile.ml.jupyterhub.admin_users
+        assert not [s for s in role["scopes"] if s.startswith(("access:", "tokens", "admin:", "users", "inherit"))]
+        assert set(role["users"]) <= set(hub["config"]["Authenticator"]["allowed_users"])
 
 
 def test_oidc_login_on_premises_routes_through_the_gateway():
@@ -127,6 +182,8 @@ def test_oidc_login_on_premises_routes_through_the_gateway():
 
 @pytest.mark.parametrize(("profile", "sets", "field", "message"), [
     ("onprem-gpu", ("ml.jupyterhub.auth=dummy",), "ml.jupyterhub.auth", "laptop"),
+    ("onprem-gpu", ("ml.jupyterhub.auth=passwords",), "ml.jupyterhub.auth", "laptop"),
+    ("local", ("ml.jupyterhub.auth=dummy",), "ml.jupyterhub.auth", "anyone log in as anyone"),
     ("onprem-gpu", ("ml.jupyterhub.oidc=null",), "ml.jupyterhub.oidc", "authorize_url"),
     ("aws-gpu", ("ml.jupyterhub.auth=github",), "ml.jupyterhub.github_org", "organisation"),
     ("local", ("ml.jupyterhub.image=jupyter/base-notebook:latest",), "ml.jupyterhub.image", "pinned tag"),

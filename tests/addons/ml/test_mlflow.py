@@ -148,3 +148,177 @@ def test_mlflow_accepts_the_host_headers_its_clients_send():
     for url in (r.result.outputs["mlflowTrackingUri"][0], r.result.outputs["mlflowUrl"][0]):
         assert _mlflow_allows(allowed, urlparse(url).netloc), url
     assert not _mlflow_allows(allowed, "attacker.example:5000")
+
+
+# --- authentication (issue 17.2) ----------------------------------------------------------------------------------
+
+
+def team_credentials(rendered):
+    """The team Secrets' values as registered (before the writer redacts them)."""
+    from mlcluster.render.writer import _unwrap
+
+    found = {}
+    for reg in rendered.result.resources:
+        meta = reg.inputs.get("metadata") or {}
+        if reg.type == "kubernetes:core/v1:Secret" and meta.get("name") == "mlflow-credentials":
+            found[meta["namespace"]] = {k: _unwrap(v) for k, v in _unwrap(reg.inputs["stringData"]).items()}
+    return found
+
+
+def test_basic_auth_denies_by_default_and_keeps_users_in_the_tracking_database():
+    """mlflow.org/docs/latest/auth: default_permission NO_PERMISSIONS reads and writes nothing not granted; the
+    chart (community-charts mlflow 1.11.5, templates/auth_ini_configmap.yaml) builds the ini from these values."""
+    for rendered in (rendered_profile("aws-gpu"), rendered_profile("onprem-gpu")):
+        auth = values(rendered)["auth"]
+        assert auth["enabled"] is True and auth["defaultPermission"] == "NO_PERMISSIONS"
+        assert auth["existingAdminSecret"]["name"] == "mlflow-admin"
+        backend = values(rendered)["backendStore"]["postgres"]
+        assert {k: auth["postgres"][k] for k in ("host", "port", "database")} == \
+            {k: backend[k] for k in ("host", "port", "database")}
+        assert auth["postgres"]["existingSecret"]["name"] == \
+            values(rendered)["backendStore"]["existingDatabaseSecret"]["name"]
+
+
+def test_the_tracking_uri_teams_get_is_the_services_port():
+    """The chart's Service listens on `service.port` (80 by default, values.yaml) and targets the container's
+    5000: the URI every team is handed must name the Service's port."""
+    rendered = rendered_profile("onprem-gpu")
+    assert values(rendered)["service"]["port"] == 5000
+    secret = yaml.safe_load(rendered.files["manifests/team-vision/secret-mlflow-credentials.yaml"])
+    assert secret["stringData"] == dict.fromkeys(  # what the MLflow client reads; the whole map is a Pulumi secret
+        ["MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME"], "[secret]")
+    data = team_credentials(rendered)["team-vision"]
+    assert data["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+    assert data["MLFLOW_TRACKING_USERNAME"] == "team-vision"
+
+
+def test_each_team_gets_its_own_user_and_notebooks_load_it():
+    rendered = rendered_profile("aws-gpu")
+    credentials = team_credentials(rendered)
+    assert {ns: c["MLFLOW_TRACKING_USERNAME"] for ns, c in credentials.items()} == {
+        "team-vision": "team-vision", "team-nlp": "team-nlp"}
+    assert credentials["team-vision"]["MLFLOW_TRACKING_PASSWORD"] != credentials["team-nlp"]["MLFLOW_TRACKING_PASSWORD"]
+    job = yaml.safe_load(next(rendered.files[p] for p in rendered.files if "/job-mlflow-provision-users-" in p))
+    mounted = job["spec"]["template"]["spec"]["volumes"][1]["secret"]["items"]
+    assert sorted(i["key"] for i in mounted) == ["metrics", "team-nlp", "team-vision"]
+    hub = yaml.safe_load(rendered.files["helm/jupyterhub.yaml"])["values"]["hub"]["extraConfig"]["mlcluster"]
+    assert '"envFrom": [{"secretRef": {"name": "mlflow-credentials"}}]' in hub
+
+
+def test_the_image_is_the_pinned_charts_own():
+    from addons.ml.mlflow import IMAGE
+    from tests.upstream import require_upstream
+
+    chart = yaml.safe_load((require_upstream() / "charts" / "mlflow" / "Chart.yaml").read_text())
+    chart_values = yaml.safe_load((require_upstream() / "charts" / "mlflow" / "values.yaml").read_text())
+    assert f"{chart_values['image']['repository']}:{chart['appVersion']}" == IMAGE
+
+
+def test_prometheus_scrapes_with_its_own_user_on_the_services_port():
+    from tests.upstream import require_upstream
+
+    rendered = rendered_profile("onprem-gpu")
+    assert values(rendered)["serviceMonitor"]["enabled"] is False  # the chart's has no credentials
+    monitor = yaml.safe_load(rendered.files["manifests/mlflow/servicemonitor-mlflow.yaml"])
+    validate_custom_resource(monitor)
+    endpoint = monitor["spec"]["endpoints"][0]
+    chart_values = yaml.safe_load((require_upstream() / "charts" / "mlflow" / "values.yaml").read_text())
+    assert endpoint["port"] == chart_values["service"]["name"]  # the Service's port name (templates/service.yaml)
+    assert endpoint["basicAuth"]["password"] == {"name": "mlflow-users", "key": "metrics"}
+
+
+# The provisioning Job's script, run against a fake MLflow that answers like the auth REST API.
+
+def _fake_mlflow(users, admin=("admin", "s3cret"), healthy=True):
+    import base64
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        calls: list = []
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._reply(200 if healthy else 503, {})
+
+        def _authorised(self):
+            token = base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
+            return self.headers.get("Authorization") == f"Basic {token}"
+
+        def _body(self):
+            return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+        def do_POST(self):
+            body = self._body()
+            Handler.calls.append(("POST", self.path, body["username"]))
+            if not self._authorised():
+                return self._reply(401, {})
+            if body["username"] in users:
+                return self._reply(400, {"error_code": "RESOURCE_ALREADY_EXISTS"})
+            users[body["username"]] = body["password"]
+            return self._reply(200, {"user": {"username": body["username"]}})
+
+        def do_PATCH(self):
+            body = self._body()
+            Handler.calls.append(("PATCH", self.path, body["username"]))
+            users[body["username"]] = body["password"]
+            return self._reply(200, {})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, Handler.calls
+
+
+def _run_job(tmp_path, server, wanted, admin=("admin", "s3cret"), wait="5"):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "users"
+    folder.mkdir(parents=True)
+    (folder / "..data").mkdir()  # what a Secret volume holds besides its keys
+    for name, password in wanted.items():
+        (folder / name).write_text(password)
+    script = Path("addons/ml/mlflow/provision_users.py").resolve()
+    env = {**os.environ, "MLFLOW_URL": f"http://127.0.0.1:{server.server_address[1]}", "ADMIN_USERNAME": admin[0],
+           "ADMIN_PASSWORD": admin[1], "USERS_DIR": str(folder), "WAIT_SECONDS": wait}
+    return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_provisioning_creates_then_rekeys_users(tmp_path):
+    existing = {"team-vision": "old"}
+    server, calls = _fake_mlflow(existing)
+    try:
+        result = _run_job(tmp_path, server, {"team-vision": "new-v", "team-nlp": "new-n"})
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["created team-nlp", "updated team-vision"]
+    assert existing == {"team-vision": "new-v", "team-nlp": "new-n"}
+    assert ("PATCH", "/api/2.0/mlflow/users/update-password", "team-vision") in calls
+
+
+def test_provisioning_fails_loudly_with_a_wrong_admin_or_no_server(tmp_path):
+    server, _ = _fake_mlflow({})
+    try:
+        wrong = _run_job(tmp_path, server, {"team-vision": "p"}, admin=("admin", "wrong"))
+    finally:
+        server.shutdown()
+    assert wrong.returncode != 0 and "creating team-vision: HTTP 401" in wrong.stderr
+    sick, _ = _fake_mlflow({}, healthy=False)
+    try:
+        down = _run_job(tmp_path / "again", sick, {"team-vision": "p"}, wait="1")
+    finally:
+        sick.shutdown()
+    assert down.returncode != 0 and "is not healthy after 1 s" in down.stderr
