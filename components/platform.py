@@ -117,7 +117,7 @@ class Platform(pulumi.ComponentResource):
                       for name, manifest in addon.team_objects(team, namespace)]
             self.teams[team.name] = TeamSpace(
                 team, profile.tenancy, cluster, reach, list(profile.tiers), local_queue="kueue" in self.addons,
-                gpu_reach=quotas.reach(profile, team), extras=extras,
+                gpu_reach=quotas.reach(profile, team), extras=extras, efa=quotas.efa_reach(profile, team),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster.ready, *roles, *base_deps, *releases]))
         self.stack_outputs = self._outputs()
         self.register_outputs(self.stack_outputs)

@@ -121,6 +121,9 @@ def allowed_tiers(team: Team, tiers: list[Tier]) -> list[Tier]:
     return [t for t in tiers if team.tiers is None or t.name in team.tiers]
 
 
+MIN_REQUEST = {"cpu": "10m", "memory": "16Mi"}
+
+
 def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
     """The LimitRange for containers: small CPU/memory defaults for containers that state nothing, and a
     ceiling at the team's largest tier, so the tiers bound what a single container can take.
@@ -129,8 +132,10 @@ def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
     (`SetDefaults_LimitRangeItem`), which would give every container that asks for no GPU the maximum; and any
     GPU default would make Kueue count a limits-only GPU job at that default instead of its limit
     (`mlcluster.semantics.limits`). GPUs per workload are bounded by the team's queue and quota instead."""
+    # `min`: no container below a floor, so the pods quota, not a flood of near-zero requests, bounds how densely
+    # a team packs nodes.
     limits: dict[str, Any] = {"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST),
-                              "default": dict(DEFAULT_LIMIT)}
+                              "default": dict(DEFAULT_LIMIT), "min": dict(MIN_REQUEST)}
     usable = allowed_tiers(team, tiers)
     if usable:
         limits["max"] = {"cpu": quantity.largest([t.cpu for t in usable]),
@@ -143,7 +148,7 @@ def container_limits(team: Team, tiers: list[Tier]) -> dict[str, Any]:
     return limits
 
 
-def resource_quota(team: Team, ns: str, gpu_reach: dict[str, int]) -> dict[str, Any]:
+def resource_quota(team: Team, ns: str, gpu_reach: dict[str, int], efa: int = 0) -> dict[str, Any]:
     """The namespace's hard caps. CPU, memory and GPUs are exactly what the team's queue can admit
     (profiles/quotas.py): Kueue decides, and the quota never refuses a pod Kueue admitted. The rest bounds what
     Kueue does not count (storage, scratch space, object counts)."""
@@ -152,7 +157,10 @@ def resource_quota(team: Team, ns: str, gpu_reach: dict[str, int]) -> dict[str, 
             **{f"requests.{resource}": str(units) for resource, units in sorted(gpu_reach.items())},
             "requests.storage": quota.storage, "persistentvolumeclaims": str(quota.pvcs),
             "requests.ephemeral-storage": quota.ephemeral_storage, "pods": str(quota.pods),
-            "count/jobs.batch": str(quota.jobs), **OBJECT_COUNTS}
+            "count/jobs.batch": str(quota.jobs), **OBJECT_COUNTS,
+            # Extended resources are quota'd by requests only (kubernetes.io/docs/concepts/policy/resource-quotas
+            # "Resource quota for extended resources"); 0 where the team reaches no EFA node.
+            "requests.vpc.amazonaws.com/efa": str(efa)}
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("team-quota", ns),
             "spec": {"hard": hard}}
 
@@ -166,13 +174,13 @@ def system_priority_quota(ns: str) -> dict[str, Any]:
 
 
 def team_manifests(team: Team, tenancy: Tenancy, kubernetes_version: str, reach: Reach,
-                   tiers: list[Tier] | None = None, gpu_reach: dict[str, int] | None = None
+                   tiers: list[Tier] | None = None, gpu_reach: dict[str, int] | None = None, efa: int = 0
                    ) -> list[dict[str, Any]]:
     """Every object of one team's space, namespace first."""
     ns = team_namespace(team, tenancy)
     return [
         objects.namespace_manifest(ns, kubernetes_version, "baseline", {TEAM_LABEL: team.name}),
-        resource_quota(team, ns, gpu_reach or {}),
+        resource_quota(team, ns, gpu_reach or {}, efa),
         system_priority_quota(ns),
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": objects.metadata("team-defaults", ns),
          "spec": {"limits": [container_limits(team, tiers or [])]}},
@@ -194,13 +202,13 @@ class TeamSpace(pulumi.ComponentResource):
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, reach: Reach,
                  tiers: list[Tier], local_queue: bool = False, gpu_reach: dict[str, int] | None = None,
-                 extras: Sequence[tuple[pulumi.Resource, str, dict[str, Any]]] = (),
+                 extras: Sequence[tuple[pulumi.Resource, str, dict[str, Any]]] = (), efa: int = 0,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         """`extras`: (add-on, logical name, manifest) objects add-ons need in this namespace (e.g. the hub's
         spawner Role); created here after the namespace, aliased to where they were before (the add-on)."""
         super().__init__("mlcluster:tenancy:Team", team.name, None, opts)
         self.namespace = team_namespace(team, tenancy)
-        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, reach, tiers, gpu_reach)
+        manifests = team_manifests(team, tenancy, cluster.kubernetes_version, reach, tiers, gpu_reach, efa)
         ns_manifest, rest = manifests[0], manifests[1:]
         ns = objects.apply(f"{team.name}-namespace", ns_manifest, cluster.provider, cluster.opts(self))
         after_ns = cluster.opts(self, depends_on=[ns])

@@ -150,6 +150,26 @@ def reach(profile: ProfileBase, team: Team) -> dict[str, int]:
     return out
 
 
+def efa_reach(profile: ProfileBase, team: Team) -> int:
+    """EFA interfaces (`vpc.amazonaws.com/efa`) the team may hold at once: those of the nodes its whole-GPU reach
+    covers on EFA pools. Kueue does not count EFA (excluded from its resources), so without this quota one team's
+    pods could take every interface of the EFA pools, GPUs or not, and stall the others' multi-node jobs."""
+    from math import ceil
+
+    from mlcluster.profiles.instance_types import GPU_INSTANCES
+
+    shares = nominal(profile)[team.name]
+    total = 0
+    for flavor in flavors(profile):
+        pool = pool_of(profile, flavor.pool)
+        instance = GPU_INSTANCES.get(pool.instance_types[0]) if pool.instance_types else None
+        if not flavor.whole or not pool.efa or instance is None or not instance.efa:
+            continue
+        gpus = flavor.capacity if borrowing(profile) else shares.get(flavor.pool, 0)
+        total += ceil(gpus / flavor.per_node) * instance.efa_interfaces
+    return total
+
+
 def pool_of(profile: ProfileBase, name: str) -> NodePool:
     return next(p for p in profile.node_pools if p.name == name)
 

@@ -65,3 +65,15 @@ def test_workloads_have_requests_and_limits():
 def test_template_typo_fails_the_render_not_the_cluster():
     with pytest.raises(jinja2.UndefinedError):
         render_values("monitoring/values.yaml.j2", settings=object(), cluster=object(), profile=object())
+
+
+def test_grafana_loads_dashboards_from_the_platforms_namespace_only():
+    """17.7: kube-prometheus-stack sets the Grafana sidecar's searchNamespace to ALL (its values.yaml), so a team's
+    ConfigMap labelled grafana_dashboard became a platform dashboard."""
+    for name in ("aws-gpu", "onprem-gpu"):
+        r = rendered_profile(name)
+        grafana = yaml.safe_load(r.files["helm/kube-prometheus-stack.yaml"])["values"]["grafana"]
+        assert grafana["sidecar"]["dashboards"]["searchNamespace"] == "monitoring"
+        dashboards = [yaml.safe_load(t) for p, t in r.files.items() if p.startswith("manifests/")
+                      and "grafana_dashboard" in (yaml.safe_load(t)["metadata"].get("labels") or {})]
+        assert dashboards and {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}

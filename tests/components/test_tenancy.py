@@ -124,3 +124,34 @@ def test_no_team_roles_without_bucket_access():
 
     rendered = render(profile="aws-dev", sets=("tenancy.bucket_access=false",))
     assert "team-sandbox-role" not in rendered.files["resources.json"]
+
+
+def test_efa_interfaces_are_quota_d_by_the_nodes_a_team_can_reach():
+    """17.9: Kueue does not count EFA (excludeResourcePrefixes), so the namespace quota bounds it: the team's whole
+    GPU reach on EFA pools in nodes, times each node's interfaces (p5.48xlarge: 32); 0 without EFA pools."""
+    from mlcluster.components.tenancy import resource_quota
+    from mlcluster.profiles import quotas
+
+    profile = load_profile("aws-gpu")
+    vision = profile.teams[0]
+    assert quotas.efa_reach(profile, vision) == 2 * 32  # the H100 pool's two nodes, borrowing on
+    hard = resource_quota(vision, "team-vision", quotas.reach(profile, vision),
+                          quotas.efa_reach(profile, vision))["spec"]["hard"]
+    assert hard["requests.vpc.amazonaws.com/efa"] == "64"
+    onprem = load_profile("onprem-gpu")
+    assert quotas.efa_reach(onprem, onprem.teams[0]) == 0
+
+
+def test_limit_range_floor_sits_below_every_default():
+    """The API server refuses a LimitRange whose min exceeds defaultRequest/default/max (ValidateLimitRange)."""
+    from mlcluster.components import quantity
+    from mlcluster.components.tenancy import container_limits
+
+    for name in ("local", "aws-gpu", "onprem-gpu", "colo-gpu", "aws-dev"):
+        profile = load_profile(name)
+        for team in profile.teams:
+            limits = container_limits(team, list(profile.tiers))
+            for key, floor in limits["min"].items():
+                for level in ("defaultRequest", "default", "max"):
+                    if key in limits.get(level, {}):
+                        assert quantity.value(floor) <= quantity.value(limits[level][key]), (name, level, key)
