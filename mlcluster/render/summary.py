@@ -70,6 +70,7 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
                       [[t.name, t.cpu, t.memory, t.gpu, tier_resource(t) or "—", t.description] for t in p.tiers])
         out += [""]
     out += data_scientists(p)
+    out += team_member(p, records)
     if commands:
         out += ["## Commands run on hosts", "",
                 "Each runs once, and again only when its trigger changes (script hash, or the version for "
@@ -130,6 +131,65 @@ def data_scientists(p: Any) -> list[str]:
              "handed back by preemption when its owner needs it. Checked on this render by the admission model "
              "(tests/semantics) and, for the shipped GPU profiles, by `make journey` with the real controllers.", ""]
     return [*lines, *_table(["team", "tier", "runs on", "guaranteed there", "terms"], rows), ""]
+
+
+def team_member(p: Any, records: list[dict[str, Any]]) -> list[str]:
+    """What a member of the first team can do, computed by the same evaluators the tests and `mlcluster check` use
+    (mlcluster.semantics.rbac: the authorizer's rules; mlcluster.semantics.netpol: the NetworkPolicy API's)."""
+    from mlcluster.components.tenancy import team_namespace
+    from mlcluster.semantics.netpol import Address, Network, Pod
+    from mlcluster.semantics.rbac import Authorizer, team_people
+
+    if not p.teams:
+        return []
+    objects = [r["inputs"] for r in records if r["type"].startswith("kubernetes:") and "kind" in (r["inputs"] or {})]
+    auth, net = Authorizer(objects), Network(objects)
+    team = p.teams[0]
+    own = team_namespace(team, p.tenancy)
+    other = team_namespace(p.teams[1], p.tenancy) if len(p.teams) > 1 else "kube-system"
+    people = team_people(objects, own)
+    if not people:
+        return []
+    person = people[0]
+
+    def can(verb: str, group: str, resource: str, namespace: str | None) -> str:
+        return "yes" if auth.allowed(person, verb, group, resource, namespace) else "no"
+
+    rows = [
+        ["run Jobs, TrainJobs, RayJobs, InferenceServices, Workflows", " · ".join(
+            can("create", g, r, own) for g, r in (("batch", "jobs"), ("trainer.kubeflow.org", "trainjobs"),
+                                                  ("ray.io", "rayjobs"), ("serving.kserve.io", "inferenceservices"),
+                                                  ("argoproj.io", "workflows")))],
+        ["read the team's Secrets (e.g. its MLflow login)", can("get", "", "secrets", own)],
+        ["exec / port-forward into pods (`tenancy.member_exec`)", can("create", "", "pods/exec", own)],
+        ["change NetworkPolicies, quotas, LimitRanges, RoleBindings", " · ".join(
+            can("update", g, r, own) for g, r in (("networking.k8s.io", "networkpolicies"), ("", "resourcequotas"),
+                                                  ("", "limitranges"), ("rbac.authorization.k8s.io", "rolebindings")))],
+        ["create SecretStores, Issuers, Certificates", " · ".join(
+            can("create", g, r, own) for g, r in (("external-secrets.io", "secretstores"),
+                                                  ("cert-manager.io", "issuers"),
+                                                  ("cert-manager.io", "certificates")))],
+        [f"read Secrets or run pods in another team's namespace ({other})",
+         " · ".join((can("get", "", "secrets", other), can("create", "", "pods", other)))],
+    ]
+    pod = Pod(own, {"app": "anything"}, {"metrics": 9400})
+    reach = [
+        ["connect to another team's pods", "yes" if any(net.can_connect(pod, Pod(other, {}), port)
+                                                         for port in (22, 80, 443, 8080, 8888)) else "no"],
+        ["connect to the node metadata service (169.254.169.254)",
+         "yes" if net.can_connect(pod, Address("169.254.169.254"), 80) else "no"],
+        ["connect to MLflow's API / the hub API", " · ".join(
+            "yes" if net.can_connect(pod, Pod(ns, {}), port) else "no"
+            for ns, port in ((p.ml.mlflow.namespace, 5000), (p.ml.jupyterhub.namespace, 8081)))],
+        ["connect to Prometheus (9090) / MLflow's database (5432)", " · ".join(
+            "yes" if net.can_connect(pod, Pod(ns, {}), port) else "no"
+            for ns, port in (("monitoring", 9090), (p.ml.mlflow.namespace, 5432)))],
+        ["reach the internet (443)", "yes" if net.can_connect(pod, Address("151.101.0.223"), 443) else "no"],
+    ]
+    return ["## What a team member can do", "",
+            f"Computed from this render for `{person.name}` in `{own}` (the authorizer's and NetworkPolicies' rules; "
+            "`mlcluster check` and the tests use the same evaluators).", "",
+            *_table(["request", "allowed"], rows + reach), ""]
 
 
 def _short(value: Any) -> str:

@@ -158,3 +158,13 @@ def test_summary_counts_physical_gpus_and_schedulable_slices_apart():
     summary = rendered_profile("onprem-gpu").files["SUMMARY.md"]
     assert "**GPUs at max size:** 32 physical, offered as" in summary
     assert "| gpu-h100-mig | gpu | NVIDIA-H100-80GB-HBM3 | 8 | 56 | mig |" in summary
+
+
+def test_summary_says_what_a_team_member_can_do_from_the_evaluators():
+    summary = rendered_profile("aws-gpu").files["SUMMARY.md"]
+    section = summary[summary.index("## What a team member can do"):summary.index("## Data safety")]
+    assert "| change NetworkPolicies, quotas, LimitRanges, RoleBindings | no · no · no · no |" in section
+    assert "| connect to another team's pods | no |" in section
+    assert "| connect to MLflow's API / the hub API | yes · yes |" in section
+    exec_on = render(profile="local", sets=("tenancy.member_exec=true",)).files["SUMMARY.md"]
+    assert "| exec / port-forward into pods (`tenancy.member_exec`) | yes |" in exec_on
