@@ -21,6 +21,11 @@ TLS_SECRET = "mlcluster-gateway-tls"
 CONTROLLERS = {"traefik": "traefik.io/gateway-controller",
                "envoy-gateway": "gateway.envoyproxy.io/gatewayclass-controller"}
 CHARTS = {"traefik": "traefik", "envoy-gateway": "gateway-helm"}
+# On eks the gateway's LoadBalancer Service becomes an internal NLB, with the annotations of the AWS cloud provider's
+# service controller (kubernetes/cloud-provider-aws docs/service_controller.md; no AWS Load Balancer Controller
+# needed): without them EKS makes an internet-facing Classic ELB.
+AWS_INTERNAL_NLB = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                    "service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
 # Traefik binds Gateway listeners to its entrypoints by port; Envoy Gateway uses the ports as given.
 PORTS = {"traefik": (8000, 8443), "envoy-gateway": (80, 443)}
 
@@ -106,11 +111,19 @@ class Gateway(Addon):
     needs = {"cert_manager": "the gateway's TLS certificate comes from cert-manager"}
     reaches_teams = (8080,)  # routes to KServe predictors in team namespaces
 
+    @classmethod
+    def check(cls, profile: ProfileBase, settings: GatewaySettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        if profile.substrate.kind == "eks" and settings.controller != "traefik":
+            return [(("addons", "gateway", "controller"), settings.controller, "on eks only traefik, whose load "
+                     "balancer mlcluster makes an internal NLB (Envoy Gateway's would be internet-facing)")]
+        return []
+
     def build(self) -> dict[str, Any]:
         settings: GatewaySettings = self.settings  # type: ignore[assignment]
         ns = self.namespace(settings.namespace)
         release = self.helm_release(settings.controller, CHARTS[settings.controller], settings.namespace,
-                                    self.values(), depends_on=[ns], uses=("gateway.networking.k8s.io",))
+                                    self.values(aws_internal_nlb=AWS_INTERNAL_NLB), depends_on=[ns],
+                                    uses=("gateway.networking.k8s.io",))
         for manifest in manifests(settings, routed_hosts(self.profile)):
             self.apply(f"{manifest['kind'].lower()}-{manifest['metadata']['name']}", manifest, depends_on=[release])
         return {"gateway": f"{settings.namespace}/{GATEWAY}", "domain": settings.domain}

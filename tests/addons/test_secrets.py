@@ -56,7 +56,7 @@ def test_cluster_store_serves_platform_namespaces_only():
     files = rendered_profile("aws-gpu").files
     store = yaml.safe_load(files["manifests/_cluster/clustersecretstore-aws-secrets-manager.yaml"])
     namespaces = store["spec"]["conditions"][0]["namespaces"]
-    assert namespaces == ["argo", "cert-manager", "jupyterhub", "kserve", "kubeflow-system", "kuberay",
+    assert namespaces == ["argo", "cert-manager", "gateway", "jupyterhub", "kserve", "kubeflow-system", "kuberay",
                           "kueue-system", "logging", "mlflow", "monitoring", "opencost"]  # the platform's
     assert not [n for n in namespaces if n.startswith("team-")]
 
