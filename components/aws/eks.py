@@ -252,4 +252,7 @@ class EksCluster(pulumi.ComponentResource):
         ebs = self._addon(name, "aws-ebs-csi-driver", cluster, after,
                           pod_identity_associations=[{"role_arn": ebs_role.role.arn,
                                                       "service_account": "ebs-csi-controller-sa"}])
-        return [coredns, ebs]
+        # The resource metrics API (metrics.k8s.io) that HorizontalPodAutoscalers read, e.g. KServe predictors
+        # scaled on CPU; EKS does not run it by default (EKS user guide, "metrics-server": a community add-on).
+        metrics = self._addon(name, "metrics-server", cluster, after)
+        return [coredns, ebs, metrics]

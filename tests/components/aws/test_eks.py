@@ -112,7 +112,8 @@ def test_node_role_is_minimal_and_addons_use_pod_identity():
     assert sorted(p.rsplit("/", 1)[1] for p in node_policies) == [
         "AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy", "AmazonSSMManagedInstanceCore"]
     addons = {a["inputs"]["addonName"]: a["inputs"] for a in of_type("aws:eks/addon:Addon")}
-    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver",
+                           "metrics-server"}  # 16.10: HPAs (KServe scaling on CPU) read metrics.k8s.io
     assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}  # checks 8
     assert addons["vpc-cni"]["podIdentityAssociations"][0]["serviceAccount"] == "aws-node"
     assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
