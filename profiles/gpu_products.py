@@ -123,3 +123,16 @@ def advertised_product(pool: NodePool) -> str | None:
     # Time-slicing with renameByDefault: GFD labels the product plainly (internal/lm/resource.go getProductName
     # appends "-SHARED" only when a shared resource is not renamed).
     return product
+
+
+# Products built as HGX boards, whose GPUs talk over NVSwitch: CUDA initialisation fails on them until NVIDIA
+# Fabric Manager (`nvidia-fabricmanager-<driver branch>`, service `nvidia-fabricmanager`) runs with the same
+# driver branch (NVIDIA Fabric Manager user guide, "Supported Platforms": DGX/HGX A100, H100, H200, B200). PCIe and
+# NVL cards do not have NVSwitch. Matched against GFD product names.
+NVSWITCH_PRODUCTS = (r"A100-SXM", r"A800-SXM", r"H100-(SXM|80GB-HBM3)", r"H800-(SXM|80GB-HBM3)", r"H200(?!.*NVL)",
+                     r"B200")
+
+
+def needs_fabric_manager(product: str, gpus_per_node: int) -> bool:
+    """An NVSwitch system: an HGX product with more than four GPUs in the node."""
+    return gpus_per_node >= 8 and any(re.search(p, product, re.IGNORECASE) for p in NVSWITCH_PRODUCTS)

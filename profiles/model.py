@@ -158,6 +158,14 @@ class EksSubstrate(Strict):
                                          "StorageClass (ReadWriteMany: shared datasets, notebooks).")
 
 
+class RegistryMirror(Strict):
+    """One upstream registry's mirror (k3s/RKE2 registries.yaml `mirrors.<registry>`)."""
+
+    endpoint: str = Field(description="https://host[:port] serving this registry's images.")
+    rewrite: dict[str, str] = Field(default_factory=dict, description="Repository rewrites, regex → replacement, "
+                                    "e.g. {'^(.*)$': 'dockerhub/$1'} for a mirror that keeps it under a project.")
+
+
 class AirGap(Strict):
     """Where hosts and the cluster get software when they cannot reach the internet. Unset: upstream."""
 
@@ -165,8 +173,13 @@ class AirGap(Strict):
                                                          "binaries (mirrors the release assets).")
     package_mirror: str | None = Field(None, description="APT mirror URL for the NVIDIA driver and container "
                                                            "toolkit packages.")
-    registry_mirror: str | None = Field(None, description="host[:port] of a registry mirroring docker.io, quay.io, "
-                                                            "registry.k8s.io, ghcr.io, nvcr.io, public.ecr.aws.")
+    package_mirror_key: str | None = Field(None, description="The APT mirror's ASCII-armored public signing key; "
+                                           "packages are verified against it (never `trusted=yes`).")
+    registry_mirror: str | None = Field(None, description="host[:port] of one pre-populated registry mirroring "
+                                                            "docker.io, quay.io, registry.k8s.io, ghcr.io, nvcr.io, "
+                                                            "public.ecr.aws under the same repository names.")
+    registries: dict[str, RegistryMirror] = Field(default_factory=dict, description="Per-registry mirrors with "
+                                                  "rewrites (a proxy cache per upstream); wins over registry_mirror.")
     chart_repository: str | None = Field(None, description="A Helm repository serving every pinned chart.")
 
 

@@ -231,6 +231,13 @@ def check(profile: ProfileBase) -> list[Finding]:
         if f"1.{minor}" != profile.kubernetes.version:
             found.append((("substrate", "version"), profile.substrate.version,
                           f"must be a {profile.kubernetes.version} release to match kubernetes.version"))
+        air_gap = profile.substrate.air_gap
+        if air_gap.package_mirror and not air_gap.package_mirror_key:
+            found.append((("substrate", "air_gap", "package_mirror_key"), None, "the APT mirror's ASCII-armored "
+                          "signing key: packages installed as root are verified, never `trusted=yes`"))
+        if air_gap.package_mirror_key and "BEGIN PGP PUBLIC KEY BLOCK" not in air_gap.package_mirror_key:
+            found.append((("substrate", "air_gap", "package_mirror_key"), air_gap.package_mirror_key[:40],
+                          "an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)"))
 
     found += _gpu_tiers_and_queues(profile)
 

@@ -38,9 +38,14 @@ def mig_strategy(profile: ProfileBase) -> str:
     return strategies.pop() if len(strategies) == 1 else "none"
 
 
-def plugin_config(pool: NodePool | None, strategy: str) -> dict[str, Any]:
-    """The device plugin's config file (`version: v1`) for one pool."""
+def plugin_config(pool: NodePool | None, strategy: str, volume_mounts: bool = False) -> dict[str, Any]:
+    """The device plugin's config file (`version: v1`) for one pool. `volume_mounts`: pass the GPUs a pod got as
+    volume mounts (k8s-device-plugin v0.20.0 `flags.plugin.deviceListStrategy`), on hosts whose container toolkit
+    mlcluster configured to ignore NVIDIA_VISIBLE_DEVICES from unprivileged containers (bare metal): otherwise
+    any CUDA image (ENV NVIDIA_VISIBLE_DEVICES=all) on a GPU node sees every GPU of it."""
     config: dict[str, Any] = {"version": "v1", "flags": {"migStrategy": strategy, "failOnInitError": True}}
+    if volume_mounts:
+        config["flags"]["plugin"] = {"deviceListStrategy": "volume-mounts"}
     if pool is not None and pool.sharing.mode == "time-slicing":
         config["sharing"] = {"timeSlicing": {
             "renameByDefault": True,  # replicas are nvidia.com/gpu.shared: never mistaken for whole GPUs
@@ -53,8 +58,9 @@ def plugin_config(pool: NodePool | None, strategy: str) -> dict[str, Any]:
 def plugin_configs(profile: ProfileBase) -> dict[str, str]:
     """Config name → YAML text: `default`, then one entry per GPU pool (the node label's values)."""
     strategy = mig_strategy(profile)
-    configs = {DEFAULT_CONFIG: plugin_config(None, strategy)}
-    configs.update({p.name: plugin_config(p, strategy) for p in gpu_pools(profile)})
+    mounts = profile.substrate.kind == "baremetal"
+    configs = {DEFAULT_CONFIG: plugin_config(None, strategy, mounts)}
+    configs.update({p.name: plugin_config(p, strategy, mounts) for p in gpu_pools(profile)})
     return {name: yaml.safe_dump(config, sort_keys=True) for name, config in configs.items()}
 
 

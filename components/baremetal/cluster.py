@@ -1,15 +1,20 @@
-"""Substrate `baremetal`: k3s (default) or RKE2 on SSH-reachable servers, built with pulumi-command.
+"""Substrate `baremetal`: k3s (default) or RKE2 on SSH-reachable Ubuntu servers, built with pulumi-command.
 
-Bootstrap: GPU hosts are prepared first (driver, container toolkit, CDI); the first server initialises
-embedded etcd, the other servers join one after another, agents join in parallel after the first server.
-The join token is a generated Pulumi secret passed on stdin. Secrets encryption is on; the registration
-address (kube-vip VIP or external load balancer) is in every server's TLS SANs. The admin kubeconfig is read
-back from the first server as a secret and feeds the Kubernetes provider.
+Bootstrap: GPU hosts are prepared first (driver, Fabric Manager on NVSwitch systems, container toolkit, CDI); the
+first server initialises embedded etcd, the other servers join one after another, agents join in parallel after
+the first server. Servers hold the server token, agents only the agent token (both generated Pulumi secrets, on
+stdin). Secrets encryption is on; the registration address (kube-vip VIP or external load balancer) is in every
+server's TLS SANs. The admin kubeconfig is read back from the first server as a secret and feeds the Kubernetes
+provider. `pulumi destroy` uninstalls the distribution from every host (agents first).
 
-Re-runs happen only on explicit triggers: install commands on their script's hash (without the version),
-upgrade commands on the version. SSH connection details are ignored after creation, so a new bastion or key
-never re-runs anything. A version change runs the upgrade chain: servers then agents, one node at a time,
-each drained first and uncordoned after; the scripts refuse to skip a minor version or to downgrade.
+**The re-run rule.** A step runs again exactly when its script changes, and runs the new script: the engine
+resets inputs listed in `ignore_changes` to their values in the state *before* it diffs and builds the step
+(pulumi/pulumi v3.259.0 `pkg/resource/deploy/step_generator.go`, `processIgnoreChanges`), so ignoring `create`
+would replay the old script; pulumi-command v1.2.1 runs `create` again as the update when an input changes and no
+`update` command is given (`remote.Command` docs). So only `connection` is ignored — a new bastion, user or key is
+inert — and nothing uses `triggers`. Every script converges from whatever state the host is in, so a re-run
+applies what changed: config files (and restarts the service), labels and taints (through the API: the node-config
+step), the version and driver (through the maintenance chain: drain, upgrade, driver, uncordon, node after node).
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from mlcluster.errors import ConfigError
 from mlcluster.profiles.model import BaremetalSubstrate, ProfileBase
 from mlcluster.stackconfig import StackSettings
 
-NO_RERUN_ON = ["connection", "create"]  # re-runs come from `triggers` only
+# The only input whose change must not run anything (see the module docstring for the engine's rule).
+INERT_INPUTS = ["connection"]
+# pulumi-command retries the SSH dial this many times (per_dial_timeout 15 s): a host rebooting after its driver
+# install is reached again by the next step.
+DIAL_ATTEMPTS = 40
 
 
 def inventory_of(profile: ProfileBase, stack: StackSettings) -> Inventory:
@@ -54,40 +63,45 @@ class BaremetalCluster(pulumi.ComponentResource):
         inventory = inventory_of(profile, stack)
         pools = {p.name: p for p in profile.node_pools}
         self.scripts: dict[str, str] = {}
-        token = random.RandomPassword(f"{name}-join-token", length=48, special=False,
-                                      opts=pulumi.ResourceOptions(parent=self))
-        secret_token = pulumi.Output.secret(token.result)
+        opts = pulumi.ResourceOptions(parent=self)
+        server_token = pulumi.Output.secret(random.RandomPassword(f"{name}-join-token", length=48, special=False,
+                                                                  opts=opts).result)
+        agent_token = pulumi.Output.secret(random.RandomPassword(f"{name}-agent-token", length=48, special=False,
+                                                                 opts=opts).result)
+        storage = storage_provider(profile)
 
         def connection(host: Host) -> command.remote.ConnectionArgs:
             proxy = None
             if inventory.bastion is not None:
-                proxy = command.remote.ProxyConnectionArgs(host=inventory.bastion.address, user=inventory.bastion.user,
-                                                           port=inventory.bastion.port,
-                                                           private_key=stack.ssh_private_key)
+                bastion = inventory.bastion
+                proxy = command.remote.ProxyConnectionArgs(host=bastion.address, user=bastion.user, port=bastion.port,
+                                                           host_key=bastion.host_key, private_key=stack.ssh_private_key)
             return command.remote.ConnectionArgs(host=host.address, user=host.user, port=host.port,
-                                                 private_key=stack.ssh_private_key, proxy=proxy)
+                                                 host_key=host.host_key, private_key=stack.ssh_private_key,
+                                                 proxy=proxy, dial_error_limit=DIAL_ATTEMPTS)
 
-        def run(step: str, host: Host, script: str, triggers: list[str], depends_on: list[pulumi.Resource],
-                on: Host | None = None, stdin: pulumi.Input[str] | None = None) -> command.remote.Command:
+        def run(step: str, host: Host, script: str, depends_on: list[pulumi.Resource], on: Host | None = None,
+                stdin: pulumi.Input[str] | None = None, delete: str | None = None) -> command.remote.Command:
             self.scripts[f"{host.name}/{step}"] = script
+            if delete is not None:
+                self.scripts[f"{host.name}/{step}.delete"] = delete
             return command.remote.Command(
                 f"{name}-{host.name}-{step}", connection=connection(on or host), create=script, stdin=stdin,
-                triggers=triggers,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=NO_RERUN_ON,
+                delete=delete,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=INERT_INPUTS,
                                             additional_secret_outputs=["stdout", "stderr"]))
 
         def prepare(host: Host) -> list[pulumi.Resource]:
             if host.driver is None:
                 return []
-            script = scripts.gpu_script(host, s)
-            return [run("gpu", host, script, [scripts.digest(script)], [])]
+            return [run("gpu", host, scripts.gpu_script(host, pools[host.pool], s), [])]
 
         def install(host: Host, first: bool, after: list[pulumi.Resource]) -> command.remote.Command:
-            pool = pools[host.pool]
-            script = scripts.install_script(host, pool, inventory, s, first)
-            unversioned = scripts.install_script(host, pool, inventory, s, first, version="(set by upgrades)")
-            return run("install", host, script, [scripts.digest(unversioned)], [*prepare(host), *after],
-                       stdin=secret_token)
+            tokens = (pulumi.Output.all(server_token, agent_token).apply(lambda t: f"{t[0]}\n{t[1]}\n")
+                      if host.role == "server" else agent_token.apply(lambda t: f"{t}\n"))
+            return run("install", host, scripts.install_script(host, pools[host.pool], inventory, s, first, storage),
+                       [*prepare(host), *after], stdin=pulumi.Output.secret(tokens),
+                       delete=scripts.uninstall_script(host, s))
 
         first, *other_servers = inventory.servers
         installed: list[pulumi.Resource] = [install(first, True, [])]
@@ -95,16 +109,19 @@ class BaremetalCluster(pulumi.ComponentResource):
             installed.append(install(server, False, [installed[-1]]))
         installed += [install(agent, False, [installed[0]]) for agent in inventory.agents]
 
-        kubeconfig_cmd = run("kubeconfig", first, scripts.kubeconfig_script(inventory, s), [s.version], installed)
+        kubeconfig_cmd = run("kubeconfig", first, scripts.kubeconfig_script(inventory, s), installed)
         kubeconfig = pulumi.Output.secret(kubeconfig_cmd.stdout)
+        # Labels and taints through the API, on every change (registration applies them only once).
+        configured = [run("node-config", host, scripts.node_config_script(host, pools[host.pool], s), [kubeconfig_cmd],
+                          on=first) for host in inventory.hosts]
 
-        # Upgrades: one chain over every node; each link runs when the version changes.
-        chain: list[pulumi.Resource] = [kubeconfig_cmd]
-        for server in inventory.servers:
-            chain.append(run("upgrade", server, scripts.upgrade_script(server, s, "upgrade"), [s.version], chain[-1:]))
-        for agent in inventory.agents:
-            for step, on in (("drain", first), ("upgrade", agent), ("uncordon", first)):
-                chain.append(run(step, agent, scripts.upgrade_script(agent, s, step), [s.version], chain[-1:],
+        # Maintenance: one chain over every node, servers first; each step acts only on what differs.
+        chain: list[pulumi.Resource] = [kubeconfig_cmd, *configured]
+        for host in [*inventory.servers, *inventory.agents]:
+            steps = ["drain", "upgrade", *(["driver"] if scripts.host_driver(host) else []), "uncordon"]
+            for step in steps:
+                on = first if step in ("drain", "uncordon") else host
+                chain.append(run(step, host, scripts.upgrade_script(host, pools[host.pool], s, step), chain[-1:],
                                  on=on))
 
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True,
@@ -132,6 +149,12 @@ class BaremetalCluster(pulumi.ComponentResource):
         )
         self.register_outputs({"apiAddress": inventory.api_address(), "servers": len(inventory.servers),
                                "agents": len(inventory.agents)})
+
+
+def storage_provider(profile: ProfileBase) -> str | None:
+    """The bare-metal storage add-on's provider when it is on (its host packages are installed by the hosts)."""
+    storage = profile.addons.storage  # type: ignore[attr-defined]
+    return storage.provider if storage.enabled else None
 
 
 def example_config(profile: ProfileBase) -> dict[str, str]:

@@ -3,8 +3,12 @@
 It lives in the stack config (`mlcluster:inventory`), not in the profile, so profiles stay shareable; the SSH
 private key is a Pulumi secret (`mlcluster:sshPrivateKey`). Validated before anything runs: unique names and
 addresses, an odd number of servers, a registration address (kube-vip VIP or external load balancer) inside a
-host network when there is more than one server, every host in a pool of the profile, and GPU hosts saying how
-their driver arrives.
+host network when there is more than one server, every host in a pool of the profile, GPU hosts saying how
+their driver arrives, each host's (and the bastion's) SSH host key — pulumi-command ignores the host key when
+none is given, so an unpinned host could be impersonated — and Ubuntu hosts only (the scripts use apt, ufw and
+Ubuntu's package names; RHEL would need dnf, firewalld, SELinux policy and NetworkManager settings the scripts do
+not implement, so it is refused rather than half-supported). Behind a bastion (co-location) the API is reached
+through it (`api_proxy`: a SOCKS proxy the runner opens with `ssh -D`), never from the internet.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from mlcluster.errors import ConfigError, Problem
 from mlcluster.profiles.model import Cidr, DnsLabel, Labels, ProfileBase, Strict
@@ -21,12 +25,30 @@ from mlcluster.yamlsource import Path_, dotted
 INVENTORY_KEY = "mlcluster:inventory"
 
 
+HOST_KEY = r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$"
+HOST_KEY_HELP = "the host's public SSH key, one line as `ssh-keyscan -t ed25519 <address>` prints it after the address"
+
+
+def _check_host_key(value: str) -> str:
+    import re
+
+    if not re.match(HOST_KEY, value):
+        raise ValueError(f"allowed is {HOST_KEY_HELP} (e.g. ssh-ed25519 AAAAC3Nza…)")
+    return value
+
+
 class Bastion(Strict):
     """A jump host (co-location): every SSH connection goes through it."""
 
     address: str
     user: str = "ubuntu"
     port: int = Field(22, ge=1, le=65535)
+    host_key: str = Field(description=HOST_KEY_HELP)
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str) -> str:
+        return _check_host_key(value)
 
 
 class Driver(Strict):
@@ -46,6 +68,13 @@ class Host(Strict):
     pool: str = Field(description="The profile's node pool this host belongs to.")
     driver: Driver | None = None
     labels: Labels = Field(default_factory=dict)
+    host_key: str = Field(description=HOST_KEY_HELP)
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str) -> str:
+        return _check_host_key(value)
+    os: str = Field("ubuntu", description="The host's OS: ubuntu (22.04 or 24.04). Nothing else is supported.")
 
 
 class Inventory(Strict):
@@ -54,6 +83,10 @@ class Inventory(Strict):
     vip_interface: str | None = Field(None, description="Interface kube-vip announces the VIP on (default: the "
                                                         "interface of the default route).")
     bastion: Bastion | None = None
+    api_proxy: str | None = Field(None, pattern=r"^socks5h?://[^\s/]+:[0-9]+$",
+                                  description="With a bastion: the SOCKS proxy the runner opens to reach the API "
+                                              "(`ssh -N -D 127.0.0.1:1080 <user>@<bastion>` → "
+                                              "socks5://127.0.0.1:1080); written into the kubeconfig as `proxy-url`.")
     hosts: list[Host] = Field(min_length=1)
 
     @property
@@ -94,6 +127,9 @@ def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, 
         seen_addresses.setdefault(host.address, i)
         if not _in_networks(host.address, inventory.networks):
             found.append(((*at, "address"), host.address, f"not in any of networks {inventory.networks}"))
+        if host.os != "ubuntu":
+            found.append(((*at, "os"), host.os, "only ubuntu hosts (22.04, 24.04) are supported; RHEL and others "
+                          "are refused: the host scripts use apt, ufw and Ubuntu's NVIDIA packages"))
         pool = pools.get(host.pool)
         if pool is None:
             found.append(((*at, "pool"), host.pool, f"no such pool in the profile; pools: {', '.join(pools)}"))
@@ -124,6 +160,14 @@ def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, 
             found.append((at, f"{len(members)} hosts in pool {pool.name}",
                           f"pool `{pool.name}` holds {pool.min}–{pool.max} hosts in the profile (its max sizes GPU "
                           "quotas and queues); list that many or change the pool's min/max"))
+    if inventory.bastion is not None and inventory.api_proxy is None:
+        found.append((("api_proxy",), None, "behind a bastion the API is reached through it, never exposed: open "
+                      "`ssh -N -D 127.0.0.1:1080 <user>@<bastion>` on the runner and set api_proxy: "
+                      "socks5://127.0.0.1:1080"))
+    if inventory.bastion is not None and getattr(profile.substrate, "distribution", "k3s") != "k3s":
+        found.append((("bastion",), inventory.bastion.address, "co-location (a bastion) needs the pod network "
+                      "encrypted across the hosts' block: mlcluster does that for k3s (flannel wireguard-native); "
+                      "use substrate.distribution: k3s"))
     servers = len(inventory.servers)
     if servers % 2 == 0 or servers > 7:
         found.append((("hosts",), f"{servers} servers", "embedded etcd needs an odd number of servers: 1, 3 or 5"))
@@ -176,7 +220,8 @@ def example_inventory(profile: ProfileBase) -> dict[str, Any]:
     cpu_pools = [p for p in profile.node_pools if p.gpu is None]
     system = next((p.name for p in cpu_pools if p.role == "system"), cpu_pools[0].name if cpu_pools else "")
     hosts: list[dict[str, Any]] = [
-        {"name": f"server-{i}", "address": f"192.0.2.{10 + i}", "role": "server", "pool": system}
+        {"name": f"server-{i}", "address": f"192.0.2.{10 + i}", "role": "server", "pool": system,
+         "host_key": example_host_key(f"server-{i}")}
         for i in range(1, 4)
     ]
     from mlcluster.addons.gpu import driver_by_operator
@@ -185,5 +230,14 @@ def example_inventory(profile: ProfileBase) -> dict[str, Any]:
     for j, pool in enumerate(gpu_pools):
         for k in range(1, max(pool.min, min(pool.max, 2)) + 1):
             hosts.append({"name": f"{pool.name}-{k}", "address": f"192.0.2.{100 + 10 * j + k}", "role": "agent",
-                          "pool": pool.name, "driver": dict(driver)})
+                          "pool": pool.name, "driver": dict(driver), "host_key": example_host_key(f"{pool.name}-{k}")})
     return {"networks": ["192.0.2.0/24"], "registration_address": "192.0.2.5", "hosts": hosts}
+
+
+def example_host_key(name: str) -> str:
+    """A well-formed stand-in key for documentation inventories (not a real key)."""
+    import base64
+    import hashlib
+
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(name.encode()).digest()
+    return "ssh-ed25519 " + base64.b64encode(blob).decode()

@@ -237,8 +237,7 @@ def _upgrades(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
     drains = {_host_of(r): r for r in commands.values() if r.name.endswith("-drain")}
     for upgrade in upgrades:
         drain = drains.get(_host_of(upgrade))
-        drains_itself = "drain" in str(upgrade.prop("create") or "")
-        if not drains_itself and (drain is None or drain.urn not in upgrade.dependencies):
+        if drain is None or drain.urn not in upgrade.dependencies:
             yield upgrade, "a node is upgraded without being drained first"
     predecessors = [r.dependencies for r in upgrades]
     if len(set(predecessors)) < len(predecessors):

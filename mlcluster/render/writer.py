@@ -147,6 +147,8 @@ def build_tree(result: RenderResult, header_notes: list[str],
             inputs = clean(reg.inputs)
             path = f"scripts/{reg.name}.sh"
             files[path] = inputs["create"]
+            if inputs.get("delete"):  # what `pulumi destroy` runs on the host
+                files[f"scripts/{reg.name}.delete.sh"] = inputs["delete"]
             # The connection is secret as a whole (it carries the key); its address is not, so show it.
             connection = _unwrap(reg.inputs["connection"])
             proxy = _unwrap(connection.get("proxy")) or {}
