@@ -105,6 +105,11 @@ class Addon(pulumi.ComponentResource):
         return None
 
     @classmethod
+    def portable_storage_class(cls, settings: AddonSettings) -> str | None:
+        """A provided Retain class any node can mount (network storage), if this add-on provides one."""
+        return None
+
+    @classmethod
     def namespaces(cls, settings: AddonSettings) -> tuple[str, ...]:
         """Namespaces this add-on runs in (tenancy uses them to open team namespaces to its roles)."""
         namespace = getattr(settings, "namespace", None)

@@ -1,6 +1,8 @@
 """Storage on bare metal: a default StorageClass and a `Retain` class for user data (notebooks, tracking,
 databases), from local-path (bundled with k3s), an NFS server (nfs-subdir-external-provisioner) or Longhorn
-(replicated block storage; its manager needs host access, so it runs in the node-agents namespace).
+(replicated block storage, in `longhorn-system`, where upstream installs it (longhorn.io/docs deploy/install,
+chart/README.md at v1.12.1) and its manifests assume it; privileged: its manager needs
+host access). NFS and Longhorn volumes attach on any node, so notebooks' home volumes can follow their users.
 The classes it provides replace the substrate's in the cluster handle, so every add-on uses them.
 """
 
@@ -12,10 +14,10 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
 from mlcluster.profiles.model import AddonSettings, ProfileBase
 
 NFS_PROVISIONER = "mlcluster.io/nfs"
+LONGHORN_NAMESPACE = "longhorn-system"
 PROVISIONERS = {"local-path": "rancher.io/local-path", "nfs": NFS_PROVISIONER, "longhorn": "driver.longhorn.io"}
 DEFAULT_CLASS = {"local-path": "local-path", "nfs": "nfs", "longhorn": "longhorn"}
 
@@ -68,6 +70,11 @@ class Storage(Addon):
     def storage_classes(cls, settings: StorageSettings) -> tuple[str, str]:  # type: ignore[override]
         return DEFAULT_CLASS[settings.provider], f"{DEFAULT_CLASS[settings.provider]}-retain"
 
+    @classmethod
+    def portable_storage_class(cls, settings: StorageSettings) -> str | None:  # type: ignore[override]
+        """NFS and Longhorn volumes attach on any node; local-path volumes live on the node that made them."""
+        return None if settings.provider == "local-path" else f"{DEFAULT_CLASS[settings.provider]}-retain"
+
     def build(self) -> dict[str, Any]:
         settings: StorageSettings = self.settings  # type: ignore[assignment]
         deps: list[Any] = []
@@ -76,8 +83,11 @@ class Storage(Addon):
             deps.append(self.helm_release("nfs", "nfs-subdir-external-provisioner", "storage",
                                           self.values(provisioner=NFS_PROVISIONER), depends_on=[ns]))
         elif settings.provider == "longhorn":
-            deps.append(self.helm_release("longhorn", "longhorn", NODE_AGENTS_NAMESPACE,
-                                          self.values(provisioner=None)))
+            # Longhorn is installed and documented only in longhorn-system (chart/README.md at v1.12.1); its
+            # manager needs host access, so the namespace is privileged.
+            ns = self.namespace(LONGHORN_NAMESPACE, enforce="privileged")
+            deps.append(self.helm_release("longhorn", "longhorn", LONGHORN_NAMESPACE,
+                                          self.values(provisioner=None), depends_on=[ns]))
         self.apply("storageclass-retain", retain_class(settings), depends_on=deps)
         default, retain = self.storage_classes(settings)
         return {"storageClasses": {"default": default, "retain": retain}}

@@ -107,6 +107,9 @@ class ClusterHandle:
     aws: AwsFacts | None = None  # set on eks: identity for service accounts, the artifacts bucket
     ready: tuple[pulumi.Resource, ...] = ()  # what add-ons wait for (nodes, CSI driver, storage classes)
     chart_repository: str | None = None  # air-gapped: one Helm repository serving every pinned chart
+    # A Retain class whose volumes any node, in any zone, can mount (EFS, NFS, Longhorn): notebooks' home volumes,
+    # which must follow a user from a CPU notebook to one on any GPU pool. None: the substrate has none.
+    portable_storage_class: str | None = None
     # The cluster's own addresses (pods, services, nodes): team pods reach them only through front doors.
     private_cidrs: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
     # Where the API server listens (after kube-proxy's DNAT of the `kubernetes` Service): team pods that use it

@@ -51,6 +51,7 @@ class ExistingCluster(pulumi.ComponentResource):
             node_pools=tuple(PoolFacts.from_pool(p) for p in profile.node_pools),
             storage_class=substrate.storage_class,
             user_data_storage_class=substrate.storage_class,
+            portable_storage_class=substrate.storage_class,  # your cluster's class: mlcluster cannot tell
             facts={"access": f"kube context `{stack.kube_context}`" if stack.kube_context else "kubeconfig (secret)"},
         )
         self.register_outputs({"substrate": "existing"})

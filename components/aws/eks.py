@@ -25,6 +25,7 @@ from mlcluster.components.aws.network import Network
 from mlcluster.components.aws.nodepools import NodePools
 from mlcluster.components.aws.storage import (
     DEFAULT_CLASS,
+    EFS_CLASS,
     RETAIN_CLASS,
     ArtifactsBucket,
     SharedFileSystem,
@@ -185,6 +186,7 @@ class EksCluster(pulumi.ComponentResource):
             kubeconfig=secret_config, endpoint=cluster.endpoint,
             node_pools=tuple(PoolFacts.from_pool(p) for p in profile.node_pools),
             storage_class=DEFAULT_CLASS, user_data_storage_class=RETAIN_CLASS,
+            portable_storage_class=EFS_CLASS if s.efs else None,  # EBS volumes stay in their AZ
             facts={"region": s.region, "access": "exec kubeconfig (aws eks get-token)",
                    "api": "private + " + (", ".join(s.api.public_cidrs) if public else "no public endpoint")},
             aws=AwsFacts(provider=self.aws_provider, region=s.region, account_id=account, partition=partition,

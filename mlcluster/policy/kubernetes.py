@@ -9,7 +9,8 @@ from typing import Any
 from mlcluster.policy.model import Resource, Rule
 
 TEAM_LABEL = "mlcluster.io/team"
-PRIVILEGED_NAMESPACE = "node-agents"
+# Host agents only: the GPU/node agents, and Longhorn, which supports no namespace but its own.
+PRIVILEGED_NAMESPACES = ("node-agents", "longhorn-system")
 HELM = "kubernetes:helm.sh/v3:Release"
 COMMAND = "command:remote:Command"
 DATA_TYPES = ("aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:rds/instance:Instance", "aws:efs/fileSystem:FileSystem",
@@ -40,8 +41,8 @@ def _pod_security(r: Resource) -> Iterator[str]:
     enforce = labels.get("pod-security.kubernetes.io/enforce")
     if enforce is None:
         yield "namespace has no Pod Security `enforce` label"
-    elif enforce == "privileged" and r.k8s_name != PRIVILEGED_NAMESPACE:
-        yield f"only {PRIVILEGED_NAMESPACE} may be privileged"
+    elif enforce == "privileged" and r.k8s_name not in PRIVILEGED_NAMESPACES:
+        yield f"only {' and '.join(PRIVILEGED_NAMESPACES)} may be privileged"
     if TEAM_LABEL in labels and (enforce != "baseline" or labels.get("pod-security.kubernetes.io/warn") != "restricted"
                                  or labels.get("pod-security.kubernetes.io/audit") != "restricted"):
         yield "team namespaces enforce `baseline` and warn/audit `restricted`"

@@ -142,7 +142,11 @@ def test_gpu_components_run_only_in_the_privileged_namespace():
             assert release(r, name)["namespace"] == "node-agents"
         privileged = [p for p, t in r.files.items() if p.startswith("manifests/") and p.endswith(".yaml")
                       and "enforce: privileged" in t]
-        assert privileged == ["manifests/_cluster/namespace-node-agents.yaml"]
+        # node agents, and Longhorn's engine/instance managers (host mounts, iSCSI) where Longhorn is on
+        expected = ["manifests/_cluster/namespace-node-agents.yaml"]
+        if "longhorn" in releases(r):
+            expected.append("manifests/_cluster/namespace-longhorn-system.yaml")
+        assert sorted(privileged) == sorted(expected)
 
 
 def problems(profile, *sets):

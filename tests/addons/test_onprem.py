@@ -93,7 +93,7 @@ def test_storage_classes_flow_into_the_cluster_handle():
     retain = manifest(r, "manifests/_cluster/storageclass-longhorn-retain.yaml")
     assert retain["reclaimPolicy"] == "Retain" and retain["parameters"]["numberOfReplicas"] == "3"
     seaweed = release(rendered_profile("onprem-gpu"), "seaweedfs")["values"]
-    assert seaweed["volume"]["dataDirs"][0]["storageClass"] == "local-path-retain"
+    assert seaweed["volume"]["dataDirs"][0]["storageClass"] == "longhorn-retain"
 
 
 def test_object_store_credentials_are_secret():
@@ -109,7 +109,8 @@ def test_object_store_credentials_are_secret():
     ("onprem-gpu", ("addons.metallb.addresses=[nonsense]",), "addons.metallb.addresses[0]", "a range"),
     ("onprem-gpu", ("addons.metallb.mode=bgp",), "addons.metallb.peers", "my_asn"),
     ("onprem-gpu", ("addons.storage.provider=nfs",), "addons.storage.nfs_server", "NFS server"),
-    ("onprem-gpu", ("substrate.distribution=rke2", "substrate.version=v1.35.1+rke2r1"), "addons.storage.provider",
+    ("onprem-gpu", ("substrate.distribution=rke2", "substrate.version=v1.35.1+rke2r1",
+                    "addons.storage.provider=local-path"), "addons.storage.provider",
      "only k3s bundles local-path"),
     ("onprem-gpu", ("addons.cert_manager.enabled=false",), "addons.gateway.enabled", "turn on addons.cert_manager"),
     ("onprem-gpu", ("addons.cert_manager.issuer=acme",), "addons.cert_manager.acme_email", "email"),

@@ -185,7 +185,26 @@ class JupyterHub(Addon):
             found.append(((*at, "github_org"), None, "github login is limited to one organisation: name it"))
         if not profile.teams:
             found.append(((*at, "enabled"), True, "notebooks spawn into team namespaces: define a team"))
+        found += cls._home_volumes_follow_users(profile)
         return found
+
+    @staticmethod
+    def _home_volumes_follow_users(profile: ProfileBase) -> list[tuple[tuple, object, str]]:
+        """A user's home volume is made where their first notebook runs and must be mounted by the next one, on
+        any pool: zonal (EBS) or node-local (local-path) volumes pin later notebooks to that zone or node, where
+        other pools' notebooks never schedule."""
+        substrate = profile.substrate
+        if substrate.kind == "eks" and not substrate.efs:  # type: ignore[union-attr]
+            return [(("substrate", "efs"), False, "JupyterHub's home volumes must follow users to any pool and "
+                     "zone; EBS volumes stay in one availability zone (EFA pools sit in one): turn on substrate.efs "
+                     "(home volumes on EFS)")]
+        storage = getattr(profile.addons, "storage", None)
+        if substrate.kind == "baremetal" and (storage is None or not storage.enabled
+                                              or storage.provider == "local-path"):
+            return [(("addons", "storage", "provider"), getattr(storage, "provider", None), "JupyterHub's home "
+                     "volumes must follow users to any node; local-path volumes stay on the node that made them: "
+                     "use longhorn (replicated) or nfs")]
+        return []
 
     @classmethod
     def stack_secrets(cls, profile: ProfileBase, settings: JupyterHubSettings) -> dict[str, str]:  # type: ignore[override]
@@ -227,7 +246,7 @@ class JupyterHub(Addon):
                              user_passwords_key=USER_PASSWORDS_KEY, operator_scopes=OPERATOR_SCOPES,
                              hub_port=HUB_PORT,
                              hub_code=hub_code(self.profile), users=users, groups=groups,
-                             storage_class=self.cluster.user_data_storage_class,
+                             storage_class=self.cluster.portable_storage_class or self.cluster.user_data_storage_class,
                              host=f"jupyter.{gateway.domain}" if gateway.enabled else None,
                              gateway_namespace=gateway.namespace)
         self.helm_release("jupyterhub", "jupyterhub", settings.namespace, values, depends_on=[ns, secret],

@@ -188,6 +188,10 @@ def test_oidc_login_on_premises_routes_through_the_gateway():
     ("aws-gpu", ("ml.jupyterhub.auth=github",), "ml.jupyterhub.github_org", "organisation"),
     ("local", ("ml.jupyterhub.image=jupyter/base-notebook:latest",), "ml.jupyterhub.image", "pinned tag"),
     ("local", ("teams=[]",), "ml.jupyterhub.enabled", "define a team"),
+    # 16.8: a home volume made by a CPU notebook must mount where the user's GPU notebook lands
+    ("aws-gpu", ("substrate.efs=false",), "substrate.efs", "EBS volumes stay in one availability zone"),
+    ("onprem-gpu", ("addons.storage.provider=local-path",), "addons.storage.provider",
+     "local-path volumes stay on the node"),
 ])
 def test_bad_jupyterhub_settings(profile, sets, field, message):
     with pytest.raises(ConfigError) as err:
@@ -201,3 +205,16 @@ def test_oauth_needs_the_client_secret_in_the_stack():
                    sets=("ml.jupyterhub={enabled: true, auth: github, client_id: abc, github_org: example}",))
     (problem,) = err.value.problems
     assert problem.field == "mlcluster:oidcClientSecret" and "--secret" in problem.allowed
+
+
+def test_home_volumes_are_on_storage_every_pool_can_mount():
+    """16.8: the first notebook makes the user's home PVC; later ones, on any pool, must mount it. EBS volumes
+    attach only in their availability zone and local-path volumes only on their node, so homes are on EFS
+    (eks) or the storage add-on's replicated/network Retain class (bare metal)."""
+    homes = {"aws-gpu": "efs", "onprem-gpu": "longhorn-retain"}
+    for profile, storage_class in homes.items():
+        storage = values(rendered_profile(profile))["singleuser"]["storage"]
+        assert storage["dynamic"]["storageClass"] == storage_class
+    classes = rendered_profile("aws-gpu").files
+    efs = yaml.safe_load(classes["manifests/_cluster/storageclass-efs.yaml"])
+    assert efs["provisioner"] == "efs.csi.aws.com" and efs["reclaimPolicy"] == "Retain"

@@ -20,7 +20,7 @@ def resources(rendered):
 
 
 def test_database_is_a_protected_cloudnativepg_cluster_on_the_retain_class():
-    for rendered, retain, instances in ((rendered_stack("lab"), "local-path-retain", 3),
+    for rendered, retain, instances in ((rendered_stack("lab"), "longhorn-retain", 3),
                                         (rendered_profile("aws-dev"), "gp3-retain", 1)):
         cluster = yaml.safe_load(rendered.files["manifests/mlflow/cluster-mlflow-db.yaml"])
         validate_custom_resource(cluster)

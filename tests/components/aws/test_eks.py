@@ -113,10 +113,12 @@ def test_node_role_is_minimal_and_addons_use_pod_identity():
         "AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy", "AmazonSSMManagedInstanceCore"]
     addons = {a["inputs"]["addonName"]: a["inputs"] for a in of_type("aws:eks/addon:Addon")}
     assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver",
-                           "metrics-server"}  # 16.10: HPAs (KServe scaling on CPU) read metrics.k8s.io
+                           "metrics-server",  # 16.10: HPAs (KServe scaling on CPU) read metrics.k8s.io
+                           "aws-efs-csi-driver"}  # 16.8: notebook homes that follow a user across AZs
     assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}  # checks 8
     assert addons["vpc-cni"]["podIdentityAssociations"][0]["serviceAccount"] == "aws-node"
     assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
+    assert addons["aws-efs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == "efs-csi-controller-sa"
 
 
 def test_pod_identity_roles_trust_one_cluster_namespace_and_service_account():
@@ -128,7 +130,8 @@ def test_pod_identity_roles_trust_one_cluster_namespace_and_service_account():
         bound.add((condition["aws:RequestTag/kubernetes-namespace"],
                    condition["aws:RequestTag/kubernetes-service-account"]))
     assert bound == {("kube-system", "aws-node"), ("kube-system", "ebs-csi-controller-sa"),
-                     ("kube-system", "cluster-autoscaler"), ("external-secrets", "external-secrets"),
+                     ("kube-system", "efs-csi-controller-sa"), ("kube-system", "cluster-autoscaler"),
+                     ("external-secrets", "external-secrets"),
                      ("mlflow", "mlflow"),
                      ("team-vision", "workload"), ("team-nlp", "workload")}
 
