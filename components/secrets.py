@@ -29,7 +29,8 @@ def secret_name(namespace: str, name: str) -> str:
     return SECRETS_MANAGER_PREFIX.format(stack=pulumi.get_stack()) + f"{namespace}/{name}"
 
 
-def external_secret_manifest(name: str, namespace: str, remote_key: str, type_: str = "Opaque") -> dict[str, Any]:
+def external_secret_manifest(name: str, namespace: str, remote_key: pulumi.Input[str],
+                             type_: str = "Opaque") -> dict[str, Any]:
     target: dict[str, Any] = {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}
     if type_ != "Opaque":
         target["template"] = {"type": type_}
@@ -64,12 +65,14 @@ class SecretDelivery:
             }, cluster.provider, cluster.opts(owner, depends_on=depends_on))
         facts = cluster.aws
         aws_opts = pulumi.ResourceOptions(parent=owner, provider=facts.provider)
-        remote = aws.secretsmanager.Secret(f"{logical_name}-sm", name=secret_name(namespace, name),
+        # A deleted secret keeps its name for its recovery window (30 days), so a fixed name would make the next
+        # `up` after a destroy fail; each create takes a fresh name under the stack's prefix (IAM scopes by it).
+        remote = aws.secretsmanager.Secret(f"{logical_name}-sm", name_prefix=f"{secret_name(namespace, name)}-",
                                            kms_key_id=facts.kms_key_arn, recovery_window_in_days=30,
                                            description=f"mlcluster platform secret {namespace}/{name}", opts=aws_opts)
         payload = pulumi.Output.secret(pulumi.Output.all(**data).apply(lambda d: json.dumps(d, sort_keys=True)))
         version = aws.secretsmanager.SecretVersion(f"{logical_name}-sm", secret_id=remote.id,
                                                    secret_string=payload, opts=aws_opts)
-        manifest = external_secret_manifest(name, namespace, secret_name(namespace, name), type_)
+        manifest = external_secret_manifest(name, namespace, remote.name, type_)
         return objects.apply(logical_name, manifest, cluster.provider,
                              cluster.opts(owner, depends_on=[*depends_on, *self.ready, version]))

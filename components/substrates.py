@@ -30,7 +30,8 @@ SUBSTRATES: dict[str, Substrate] = {
                           lambda _: {"mlcluster:kubeContext": "kind-mlcluster"}),
     "eks": Substrate(eks.EksCluster, eks.check_stack,
                      lambda _: {"mlcluster:overrides": '{"substrate": {"admin_principals": '
-                                '["arn:aws:iam::111122223333:role/mlcluster-admin"]}}'}),
+                                '["arn:aws:iam::111122223333:role/mlcluster-admin"], '
+                                '"api": {"runner_cidrs": ["10.100.0.0/24"]}}}'}),
     "baremetal": Substrate(baremetal.BaremetalCluster, baremetal.check_stack, baremetal.example_config,
                            render_secrets=("mlcluster:sshPrivateKey",)),
 }

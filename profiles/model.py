@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from mlcluster.yamlsource import as_written
 
@@ -126,6 +126,10 @@ class ApiEndpoint(Strict):
 
     public_cidrs: list[Cidr] = Field(
         default_factory=list, description="CIDRs allowed to reach the public endpoint; empty turns it off.")
+    runner_cidrs: list[Cidr] = Field(
+        default_factory=list, description="Where `pulumi up` runs (VPN, Direct Connect, a peered CI network, or a "
+                                          "runner subnet inside your own VPC): HTTPS to the private endpoint from "
+                                          "these, as rules on the cluster security group (EKS admits only itself).")
 
 
 class Karpenter(Strict):
@@ -233,7 +237,12 @@ class NodePool(Strict):
     instance_types: list[str] = Field(default_factory=list, description="Cloud instance types (eks).")
     gpu: GpuSpec | None = None
     sharing: Sharing = Sharing()
-    capacity_type: Literal["on-demand", "spot"] = "on-demand"
+    capacity_type: Literal["on-demand", "spot", "capacity-block"] = Field(
+        "on-demand", description="capacity-block: EC2 Capacity Blocks for ML (name the block in "
+                                 "capacity_reservation_ids); on-demand may also target reservations.")
+    capacity_reservation_ids: list[Annotated[str, StringConstraints(pattern=r"^cr-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, description="eks: On-Demand Capacity Reservations or a Capacity Block (cr-…) the "
+                                          "pool launches into; GPU pools without one may fail for capacity.")
     min: int = Field(0, ge=0, le=1000)
     max: int = Field(ge=0, le=1000)
     labels: Labels = Field(default_factory=dict)

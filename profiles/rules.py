@@ -110,6 +110,29 @@ def _eks_pool(i: int, pool: NodePool) -> Iterator[Finding]:
         if pool.efa and (facts is None or not facts.efa):
             yield ((*at, "efa"), True, f"{name} has no EFA; EFA types: "
                    f"{', '.join(sorted(t for t, f in GPU_INSTANCES.items() if f.efa))}")
+    yield from _capacity(at, pool)
+
+
+def _capacity(at: Path_, pool: NodePool) -> Iterator[Finding]:
+    """Where a pool's instances come from (EC2 Capacity Blocks are launched with market type `capacity-block` into
+    one named block, for one instance type: EKS user guide "capacity-blocks-mng"; a launch template targets one
+    reservation, Karpenter selects several: karpenter.sh docs/tasks/odcrs)."""
+    reservations = pool.capacity_reservation_ids
+    if pool.capacity_type == "spot" and reservations:
+        yield ((*at, "capacity_reservation_ids"), reservations, "reservations are on-demand capacity: use "
+               "capacity_type on-demand (or capacity-block), not spot")
+    if pool.capacity_type == "capacity-block":
+        if len(reservations) != 1:
+            yield ((*at, "capacity_reservation_ids"), reservations, "a capacity-block pool names its one Capacity "
+                   "Block (cr-…)")
+        if len(pool.instance_types) != 1:
+            yield ((*at, "instance_types"), pool.instance_types, "a Capacity Block is for one instance type")
+        if pool.min != 0:
+            yield ((*at, "min"), pool.min, "a Capacity Block exists only in its time window: min 0, the "
+                   "autoscaler adds nodes when admitted work needs them")
+    if pool.provisioner == "managed" and len(reservations) > 1:
+        yield ((*at, "capacity_reservation_ids"), reservations, "a managed pool's launch template targets one "
+               "reservation; list one, or make the pool `provisioner: karpenter`, which selects several")
 
 
 def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
@@ -127,6 +150,10 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
         if ipaddress.ip_network(cidr).prefixlen == 0:
             yield (("substrate", "api", "public_cidrs", j), cidr,
                    "the API endpoint is never open to the whole internet; list your office/VPN/CI ranges")
+    for j, cidr in enumerate(eks.api.runner_cidrs):
+        if ipaddress.ip_network(cidr).prefixlen < 8:
+            yield (("substrate", "api", "runner_cidrs", j), cidr,
+                   "list the networks `pulumi up` runs from (a VPN range, a CI subnet), not a catch-all")
     if eks.production and eks.vpc.nat_gateways != "per-az" and not eks.vpc.vpc_id:
         yield (("substrate", "vpc", "nat_gateways"), eks.vpc.nat_gateways,
                "a production profile needs a NAT gateway per AZ (per-az)")

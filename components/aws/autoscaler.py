@@ -93,11 +93,15 @@ def manifests(cluster_name: str, region: str, kubernetes_version: str, system_po
     rbac = "rbac.authorization.k8s.io"
     container = {
         "name": NAME, "image": image(kubernetes_version),
-        "command": ["./cluster-autoscaler", "--cloud-provider=aws", f"--aws-region={region}",
+        # Flags of the pinned release only (cluster-autoscaler/config/flags/flags.go; klog's -v/-stderrthreshold):
+        # pflag exits on an unknown flag. The region is not a flag: the AWS SDK reads AWS_REGION.
+        "command": ["./cluster-autoscaler", "--cloud-provider=aws",
                     f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,"
                     f"k8s.io/cluster-autoscaler/{cluster_name}",
                     "--balance-similar-node-groups", "--expander=least-waste", "--skip-nodes-with-local-storage=false",
                     "--scale-down-unneeded-time=10m", "--stderrthreshold=info", "--v=2"],
+        # Nodes' metadata service is out of reach (IMDSv2, hop limit 1), so the SDK cannot find the region there.
+        "env": [{"name": "AWS_REGION", "value": region}],
         "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
         "ports": [{"name": "metrics", "containerPort": 8085}],
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from mlcluster.components.cluster import AwsFacts
 
@@ -27,6 +28,10 @@ class PostgresInstance(pulumi.ComponentResource):
             ingress=[{"protocol": "tcp", "from_port": PORT, "to_port": PORT, "cidr_blocks": [facts.vpc_cidr],
                       "description": "PostgreSQL from the VPC (nodes and pods)"}],
             egress=[], opts=child)
+        # A final snapshot outlives the instance: a fixed identifier makes the next destroy of a re-created stack
+        # fail (DBSnapshotAlreadyExists). A random suffix, fixed for this instance's life, keeps each one apart.
+        snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4,
+                                          opts=pulumi.ResourceOptions(parent=self))
         self.instance = aws.rds.Instance(
             f"{name}-db",
             identifier=name,
@@ -48,7 +53,7 @@ class PostgresInstance(pulumi.ComponentResource):
             multi_az=facts.production,
             deletion_protection=True,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{name}-final",
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda suffix: f"{name}-final-{suffix}"),
             backup_retention_period=14,
             copy_tags_to_snapshot=True,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True,

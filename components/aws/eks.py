@@ -42,7 +42,10 @@ ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterA
 
 
 def check_stack(profile: ProfileBase, stack: StackSettings) -> None:
-    """Before anything is registered: someone (at least the identity running Pulumi) must be admin."""
+    """Before anything is registered: someone (at least the identity running Pulumi) must be admin, and the
+    runner must have a way to the API, or `pulumi up` builds the AWS side and then times out on the first
+    Kubernetes object (EKS user guide, "Cluster API server endpoint": the private endpoint answers only inside
+    the VPC, through the cluster security group, which admits only itself)."""
     substrate = profile.substrate
     assert isinstance(substrate, EksSubstrate)
     if not substrate.admin_principals:
@@ -51,6 +54,38 @@ def check_stack(profile: ProfileBase, stack: StackSettings) -> None:
             "list the IAM role ARNs that administer the cluster, including the one `pulumi up` runs as: there "
             "is no implicit creator admin, so with none nobody (not even Pulumi) could reach the cluster",
         )
+    if not substrate.api.public_cidrs and not substrate.api.runner_cidrs:
+        raise ConfigError.one(
+            stack.source, "mlcluster:overrides.substrate.api.runner_cidrs", [],
+            "the API endpoint is private, and `pulumi up` must reach it to create the Kubernetes objects: list "
+            "the networks it runs from (VPN, Direct Connect, a peered CI network or a runner subnet inside the "
+            "VPC) in api.runner_cidrs, or allow them on a public endpoint in api.public_cidrs",
+        )
+
+
+def principal_of(caller_arn: str) -> tuple[str, str, str]:
+    """(account, kind, name) of a caller: an assumed-role session (`arn:…:sts::A:assumed-role/R/session`) is the role
+    R; an access entry names the role's IAM ARN, whose path the session ARN leaves out, so names are compared."""
+    parts = caller_arn.split(":", 5)
+    account, resource = parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        return account, "role", rest.split("/")[0]
+    return account, kind, rest.rsplit("/", 1)[-1]
+
+
+def check_caller(caller_arn: str, principals: list[str], source: str) -> None:
+    """14: the identity running `pulumi up` must be one of the admins, or it builds the whole AWS side and is then
+    refused (Unauthorized) on the first Kubernetes object, with no implicit creator admin to fall back on."""
+    caller = principal_of(caller_arn)
+    if any(principal_of(p) == caller for p in principals):
+        return
+    raise ConfigError.one(
+        source, "mlcluster:overrides.substrate.admin_principals", principals,
+        f"`pulumi up` runs as {caller_arn}, which is not in the list, so it could create the AWS resources but not "
+        f"one Kubernetes object: add its role (arn:aws:iam::{caller[0]}:{caller[1]}/{caller[2]}) or run as one "
+        "of the listed principals",
+    )
 
 
 def cluster_name(stack: str) -> str:
@@ -90,7 +125,9 @@ class EksCluster(pulumi.ComponentResource):
                                                                 "mlcluster:profile": profile.name}},
                                          opts=pulumi.ResourceOptions(parent=self))
         invoke = pulumi.InvokeOptions(provider=self.aws_provider, parent=self)
+        self._invoke, self._kubernetes_version = invoke, profile.kubernetes.version
         identity = aws.get_caller_identity(opts=invoke)
+        check_caller(identity.arn, list(s.admin_principals), stack.source)  # before any resource is registered
         partition = aws.get_partition(opts=invoke).partition
         azs = sorted(aws.get_availability_zones(state="available", opts=invoke).names)[: s.vpc.az_count]
         account = identity.account_id
@@ -128,9 +165,11 @@ class EksCluster(pulumi.ComponentResource):
                                         protect=s.production),
         )
         admin_links = self._admins(name, s.admin_principals, cluster, partition, child)
+        admin_links += self._runner_access(name, s.api.runner_cidrs, cluster, child)
         core = self._core_addons(name, cluster, partition, child)
         pools = NodePools(f"{name}-pools", cluster_name=cluster.name, kubernetes_version=profile.kubernetes.version,
                           pools=list(profile.node_pools), subnet_ids=network.facts.private_subnet_ids,
+                          vpc_id=network.facts.vpc_id,
                           cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
                           kms_key_arn=key.arn, partition=partition,
                           opts=pulumi.ResourceOptions(parent=self, providers={"aws": self.aws_provider},
@@ -171,16 +210,21 @@ class EksCluster(pulumi.ComponentResource):
             after_nodes.append(objects.apply("efa-device-plugin", efa.manifest(s.region), provider,
                                              pulumi.ResourceOptions(parent=self, depends_on=list(after_nodes))))
         karpenter_pools = [p for p in profile.node_pools if p.provisioner == "karpenter"]
+        if s.karpenter.enabled and s.vpc.vpc_id:
+            # 11: Karpenter finds subnets by this tag, which only subnets this toolkit creates carry; tag yours
+            # (removed again on destroy) rather than launch nothing.
+            for i, subnet in enumerate(s.vpc.private_subnet_ids):
+                aws.ec2.Tag(f"{name}-karpenter-subnet-{i}", resource_id=subnet, key="karpenter.sh/discovery",
+                            value=name_, opts=child)
         if s.karpenter.enabled:
             after_nodes.append(Karpenter(
                 f"{name}-karpenter", settings=s.karpenter, pools=karpenter_pools, cluster=cluster,
-                cluster_name=name_, region=s.region, account=account, partition=partition, node_role=pools.role,
+                cluster_name=name_, region=s.region, account=account, partition=partition,
                 kms_key_arn=key.arn, k8s_provider=provider, kubernetes_version=profile.kubernetes.version,
                 depends_on=[*after_nodes, *admin_links], opts=child))
         bucket = None
         if s.artifacts_bucket:
-            bucket = ArtifactsBucket(f"{name}-artifacts", f"{name_}-artifacts-{account}-{s.region}"[:63], key.arn,
-                                     opts=child).bucket
+            bucket = ArtifactsBucket(f"{name}-artifacts", f"{name_}-artifacts-"[:37], key.arn, opts=child).bucket
         self.handle = ClusterHandle(
             name=name_, substrate="eks", kubernetes_version=profile.kubernetes.version, provider=provider,
             kubeconfig=secret_config, endpoint=cluster.endpoint,
@@ -202,6 +246,15 @@ class EksCluster(pulumi.ComponentResource):
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
                                "vpcId": network.facts.vpc_id})
 
+    def _runner_access(self, name: str, cidrs: list[str], cluster: aws.eks.Cluster,
+                       opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """HTTPS to the private endpoint from where `pulumi up` runs: the cluster security group (on the control
+        plane's ENIs) admits only itself unless told otherwise (EKS user guide, "sec-group-reqs")."""
+        return [aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-runner-{i}", security_group_id=cluster.vpc_config.cluster_security_group_id,
+            cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
+            description="pulumi up: HTTPS to the cluster API", opts=opts) for i, cidr in enumerate(cidrs)]
+
     def _admins(self, name: str, principals: list[str], cluster: aws.eks.Cluster, partition: str,
                 opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         """Explicit access entries (checks 6): these principals, cluster-admin; nobody else implicitly."""
@@ -217,7 +270,13 @@ class EksCluster(pulumi.ComponentResource):
 
     def _addon(self, name: str, addon: str, cluster: aws.eks.Cluster, opts: pulumi.ResourceOptions,
                **kwargs: Any) -> aws.eks.Addon:
-        return aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon,
+        """13: every managed add-on at an explicit version, the one EKS names the default for the cluster's
+        Kubernetes minor (DescribeAddonVersions, `defaultVersion`; pulumi-aws eks.getAddonVersion with
+        most_recent=false): a version bump moves the add-ons with it, in the same reviewed preview, instead of
+        leaving them at their creation-time versions."""
+        version = aws.eks.get_addon_version(addon_name=addon, kubernetes_version=self._kubernetes_version,
+                                            most_recent=False, opts=self._invoke).version
+        return aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, addon_version=version,
                              resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
                              opts=opts, **kwargs)
 

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from mlcluster.components import helm
 from mlcluster.components import k8s as objects
+from mlcluster.components.aws import nodepools
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.aws.karpenter_policy import statements
 from mlcluster.components.cluster import GPU_RESOURCE, PoolFacts
@@ -30,6 +31,8 @@ INTERRUPTION_EVENTS = {
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    "capacity-reservation": {"source": ["aws.ec2"],
+                             "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"]},
 }
 TAINT_EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
 
@@ -51,8 +54,22 @@ def node_class_manifest(pool: NodePool, settings: KarpenterSettings, *, cluster_
                 "volumeSize": f"{pool.disk_gib}Gi", "volumeType": "gp3", "encrypted": True, "kmsKeyID": kms_key_arn,
                 "deleteOnTermination": True}}],
             "tags": {"mlcluster.io/pool": pool.name},
+            # Reserved capacity (karpenter.sh docs/tasks/odcrs; the chart's reservedCapacity gate is on by
+            # default in 1.14.1): Capacity Blocks are selected like On-Demand Capacity Reservations.
+            **({"capacityReservationSelectorTerms": [{"id": r} for r in pool.capacity_reservation_ids]}
+               if pool.capacity_reservation_ids else {}),
         },
     }
+
+
+def capacity_types(pool: NodePool) -> list[str]:
+    """`reserved` is what Karpenter calls reservation capacity; a Capacity Block pool uses only its block, an ODCR
+    pool its reservations first and on-demand when they are full."""
+    if pool.capacity_type == "spot":
+        return ["spot"]
+    if pool.capacity_type == "capacity-block":
+        return ["reserved"]
+    return ["reserved", "on-demand"] if pool.capacity_reservation_ids else ["on-demand"]
 
 
 def node_pool_manifest(pool: NodePool, settings: KarpenterSettings) -> dict[str, Any]:
@@ -70,8 +87,7 @@ def node_pool_manifest(pool: NodePool, settings: KarpenterSettings) -> dict[str,
                     "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
                     "requirements": [
                         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": pool.instance_types},
-                        {"key": "karpenter.sh/capacity-type", "operator": "In",
-                         "values": ["spot" if pool.capacity_type == "spot" else "on-demand"]},
+                        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types(pool)},
                     ],
                     "taints": [dict(t) for t in facts.taints],
                     "expireAfter": "Never",  # expiry ignores disruption budgets; upgrades go through drift
@@ -89,7 +105,7 @@ def node_pool_manifest(pool: NodePool, settings: KarpenterSettings) -> dict[str,
 
 class Karpenter(pulumi.ComponentResource):
     def __init__(self, name: str, *, settings: KarpenterSettings, pools: list[NodePool], cluster: aws.eks.Cluster,
-                 cluster_name: str, region: str, account: str, partition: str, node_role: aws.iam.Role,
+                 cluster_name: str, region: str, account: str, partition: str,
                  kms_key_arn: pulumi.Input[str], k8s_provider: pulumi.ProviderResource,
                  kubernetes_version: str, depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -101,16 +117,22 @@ class Karpenter(pulumi.ComponentResource):
             "Version": "2012-10-17",
             "Statement": [{"Sid": "EventBridgeDelivers", "Effect": "Allow", "Action": "sqs:SendMessage",
                            "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-                           "Resource": arn}]}, sort_keys=True))
+                           "Resource": arn},
+                          {"Sid": "DenyHTTP", "Effect": "Deny", "Action": "sqs:*", "Resource": arn,
+                           "Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+            sort_keys=True))
         aws.sqs.QueuePolicy(f"{name}-interruptions", queue_url=queue.url, policy=policy_doc, opts=child)
         for event, pattern in INTERRUPTION_EVENTS.items():
             rule = aws.cloudwatch.EventRule(f"{name}-{event}", event_pattern=json.dumps(pattern, sort_keys=True),
                                             description=f"Karpenter interruption: {event}", opts=child)
             aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn, opts=child)
 
-        # Nodes Karpenter launches join through an access entry for the node role (managed groups get theirs).
+        # Karpenter's nodes get a role of their own: EKS makes the access entry of the managed groups' role itself,
+        # so an entry for a shared role collides with it (409 on enabling Karpenter) and deleting it (disabling
+        # Karpenter) would lock every managed node out. Same minimal policies as the managed nodes.
+        node_role, attachments = nodepools.node_role(name, partition, self)
         aws.eks.AccessEntry(f"{name}-nodes", cluster_name=cluster.name, principal_arn=node_role.arn, type="EC2_LINUX",
-                            opts=child)
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments))
         policy = pulumi.Output.all(cluster.arn, queue.arn, node_role.arn).apply(lambda a: statements(
             partition=partition, region=region, account=account, cluster_name=cluster_name, cluster_arn=a[0],
             queue_arn=a[1], node_role_arn=a[2]))

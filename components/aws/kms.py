@@ -1,7 +1,8 @@
 """The platform's customer-managed KMS key: EKS secrets envelope encryption, log groups, EBS volumes, S3.
 
-Rotation on, 30-day deletion window, `protect`ed, and an explicit key policy without a wildcard principal:
-the account root (so IAM policies can grant use), and CloudWatch Logs scoped to this account's log groups.
+Rotation on, 30-day deletion window, `protect`ed, and an explicit key policy: the account root (so IAM
+policies can grant use), CloudWatch Logs scoped to this account's log groups, and EBS volume encryption for
+instances this account launches through EC2.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+VOLUME_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
 
 def key_policy(account_id: str, partition: str, region: str) -> str:
+    """Node root volumes are encrypted with this key by whoever launches them: Auto Scaling's service-linked role
+    for managed node groups, Karpenter's controller role for its nodes. Naming the service-linked role fails in a
+    fresh account (it exists only after the first Auto Scaling group, and KMS refuses a policy whose principal does
+    not exist: MalformedPolicyDocumentException), and Karpenter's nodes terminate at launch without a grant
+    (karpenter.sh troubleshooting, "Node terminates before ready on failed encrypted EBS volume"). So: any
+    principal of this account, only through EC2 in this region (kms:CallerAccount + kms:ViaService, the
+    conditions of the AWS-managed aws/ebs key; KMS developer guide, "kms:ViaService")."""
     root = f"arn:{partition}:iam::{account_id}:root"
-    autoscaling = (f"arn:{partition}:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
-                   "AWSServiceRoleForAutoScaling")
+    through_ec2 = {"kms:CallerAccount": account_id, "kms:ViaService": f"ec2.{region}.amazonaws.com"}
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -27,15 +36,11 @@ def key_policy(account_id: str, partition: str, region: str) -> str:
              "Resource": "*",
              "Condition": {"ArnLike": {
                  "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}}},
-            # Managed node groups launch through Auto Scaling, whose service-linked role must be able to use
-            # the key for the encrypted root volumes, or nodes never start.
-            {"Sid": "AutoScalingUsesKeyForNodeVolumes", "Effect": "Allow",
-             "Principal": {"AWS": autoscaling},
-             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-             "Resource": "*"},
-            {"Sid": "AutoScalingGrantsForNodeVolumes", "Effect": "Allow", "Principal": {"AWS": autoscaling},
+            {"Sid": "NodeVolumesThroughEC2", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": VOLUME_ACTIONS, "Resource": "*", "Condition": {"StringEquals": through_ec2}},
+            {"Sid": "NodeVolumeGrantsThroughEC2", "Effect": "Allow", "Principal": {"AWS": "*"},
              "Action": "kms:CreateGrant", "Resource": "*",
-             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+             "Condition": {"StringEquals": through_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}},
         ],
     }, sort_keys=True)
 

@@ -76,16 +76,17 @@ class Network(pulumi.ComponentResource):
             private_ids.append(private.id)
             private_rts.append(rt.id)
 
-        self._flow_logs(name, vpc, kms_key_arn, settings.flow_log_retention_days, child)
+        self._flow_logs(name, cluster_name, vpc, kms_key_arn, settings.flow_log_retention_days, child)
         if settings.endpoints:
             self._endpoints(name, vpc, settings.cidr, region, private_ids, private_rts, child)
         self.facts = NetworkFacts(vpc.id, private_ids, public_ids, azs)
         self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": private_ids, "publicSubnetIds": public_ids})
 
-    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, kms_key_arn: pulumi.Input[str], retention: int,
-                   child: pulumi.ResourceOptions) -> None:
-        """Checks 19: VPC flow logs on, into an encrypted log group with a retention period."""
-        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/mlcluster/{name}/vpc-flow-logs",
+    def _flow_logs(self, name: str, cluster_name: str, vpc: aws.ec2.Vpc, kms_key_arn: pulumi.Input[str],
+                   retention: int, child: pulumi.ResourceOptions) -> None:
+        """Checks 19: VPC flow logs on, into an encrypted log group with a retention period. The group is named
+        after the cluster (one per stack): a second stack in the account would otherwise collide on it."""
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/mlcluster/{cluster_name}/vpc-flow-logs",
                                         retention_in_days=retention, kms_key_id=kms_key_arn, opts=child)
         role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=json.dumps({
             "Version": "2012-10-17",

@@ -6,14 +6,19 @@ autoscaler after creation so `pulumi up` never scales a pool back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pulumi
 import pulumi_aws as aws
 
-from mlcluster.components.cluster import PoolFacts
-from mlcluster.profiles.instance_types import is_arm
+from mlcluster.components.cluster import GPU_RESOURCE, PoolFacts
+from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
 from mlcluster.profiles.model import NodePool
+
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT", "capacity-block": "CAPACITY_BLOCK"}
 
 EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 NODE_POLICIES = (
@@ -37,6 +42,51 @@ def update_config(pool: NodePool) -> dict[str, object]:
     return {"max_unavailable_percentage": 33}
 
 
+def efa_interfaces(pool: NodePool) -> int:
+    """EFA interfaces a node of the pool takes: one per network card, from the instance table (the smallest of
+    the pool's types, so every type can take them)."""
+    return min(GPU_INSTANCES[t].efa_interfaces for t in pool.instance_types)
+
+
+def network_interfaces(pool: NodePool, security_groups: list[pulumi.Input[str]],
+                       efa_group: pulumi.Input[str]) -> list[dict[str, object]]:
+    """One EFA interface per network card (EC2 User Guide, "Maximize network bandwidth on Amazon EC2 instances with
+    multiple network cards": p5.48xlarge has 32), all of interface type `efa` as EKS sets them up (EKS user guide,
+    "Manage EFA devices": eksctl's efaEnabled); the primary on card 0 at device index 0, the others at device index
+    1 of their card. Each carries the EFA security group; the primary also the cluster's."""
+    return [{"network_card_index": card, "device_index": 0 if card == 0 else 1, "interface_type": "efa",
+             "security_groups": [*security_groups, efa_group] if card == 0 else [efa_group],
+             "delete_on_termination": "true"} for card in range(efa_interfaces(pool))]
+
+
+def node_template_tags(pool: NodePool) -> dict[str, str]:
+    """What Cluster Autoscaler cannot learn about a group at zero (cluster-autoscaler/cloudprovider/aws/README.md,
+    "Auto-Discovery Setup": node-template tags on the Auto Scaling group): its labels and taints (also readable from
+    eks:DescribeNodegroup) and its extended resources, which nothing else tells it. Without the EFA resource an
+    EFA pod never scales a pool up from zero."""
+    facts = PoolFacts.from_pool(pool)
+    tags = {f"{NODE_TEMPLATE}/label/{k}": v for k, v in facts.labels.items()}
+    tags.update({f"{NODE_TEMPLATE}/taint/{t['key']}": f"{t['value']}:{t['effect']}" for t in facts.taints})
+    if pool.gpu is not None:
+        tags[f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(pool.gpu.count)
+    if pool.efa:
+        tags[f"{NODE_TEMPLATE}/resources/{EFA_RESOURCE}"] = str(efa_interfaces(pool))
+    return tags
+
+
+def capacity_template(pool: NodePool) -> dict[str, object]:
+    """Launch-template settings that put a pool into its reservation: a Capacity Block is launched with market type
+    `capacity-block` into the named block (EKS user guide, "capacity-blocks-mng"); an On-Demand Capacity
+    Reservation is targeted by id."""
+    if not pool.capacity_reservation_ids:
+        return {}
+    template: dict[str, object] = {"capacity_reservation_specification": {
+        "capacity_reservation_target": {"capacity_reservation_id": pool.capacity_reservation_ids[0]}}}
+    if pool.capacity_type == "capacity-block":
+        template["instance_market_options"] = {"market_type": "capacity-block"}
+    return template
+
+
 def node_role(name: str, partition: str, parent: pulumi.Resource) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
     """The minimal node role (checks 17): add-on permissions go through Pod Identity, never here."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -54,18 +104,22 @@ def node_role(name: str, partition: str, parent: pulumi.Resource) -> tuple[aws.i
 
 class NodePools(pulumi.ComponentResource):
     def __init__(self, name: str, *, cluster_name: pulumi.Input[str], kubernetes_version: str,
-                 pools: list[NodePool], subnet_ids: list[pulumi.Input[str]],
+                 pools: list[NodePool], subnet_ids: list[pulumi.Input[str]], vpc_id: pulumi.Input[str],
                  cluster_security_group_id: pulumi.Input[str], kms_key_arn: pulumi.Input[str], partition: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:aws:NodePools", name, None, opts)
         role, attachments = node_role(name, partition, self)
         self.role = role
         self.groups: dict[str, aws.eks.NodeGroup] = {}
+        self.vpc_id = vpc_id
         for pool in pools:
             if pool.provisioner != "managed":
                 continue  # Karpenter's
-            self.groups[pool.name] = self._group(name, pool, cluster_name, kubernetes_version, role, attachments,
-                                                 subnet_ids, cluster_security_group_id, kms_key_arn)
+            group = self._group(name, pool, cluster_name, kubernetes_version, role, attachments,
+                                subnet_ids, cluster_security_group_id, kms_key_arn)
+            self.groups[pool.name] = group
+            if pool.min < pool.max:
+                self._node_template(name, pool, group)
         self.register_outputs({"nodeGroups": {k: g.node_group_name for k, g in self.groups.items()}})
 
     def _group(self, name: str, pool: NodePool, cluster_name: pulumi.Input[str], version: str, role: aws.iam.Role,
@@ -85,9 +139,9 @@ class NodePools(pulumi.ComponentResource):
         if pool.efa:
             placement = aws.ec2.PlacementGroup(f"{name}-{pool.name}", strategy="cluster", opts=child)
             template["placement"] = {"group_name": placement.name}
-            template["network_interfaces"] = [{"device_index": 0, "network_card_index": 0, "interface_type": "efa",
-                                               "security_groups": [cluster_sg], "delete_on_termination": "true"}]
+            template["network_interfaces"] = network_interfaces(pool, [cluster_sg], self._efa_group(name, pool).id)
             subnet_ids = subnet_ids[:1]  # a cluster placement group lives in one AZ
+        template.update(capacity_template(pool))
         lt = aws.ec2.LaunchTemplate(f"{name}-{pool.name}", update_default_version=True,
                                     description=f"mlcluster pool {pool.name}", opts=child, **template)
         return aws.eks.NodeGroup(
@@ -99,7 +153,7 @@ class NodePools(pulumi.ComponentResource):
             subnet_ids=subnet_ids,
             instance_types=pool.instance_types,
             ami_type=ami_type(pool),
-            capacity_type="SPOT" if pool.capacity_type == "spot" else "ON_DEMAND",
+            capacity_type=CAPACITY_TYPES[pool.capacity_type],
             scaling_config={"min_size": pool.min, "max_size": pool.max, "desired_size": pool.min},
             update_config=update_config(pool),
             labels=facts.labels,
@@ -109,3 +163,27 @@ class NodePools(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments,
                                         ignore_changes=["scalingConfig.desiredSize"]),
         )
+
+    def _efa_group(self, name: str, pool: NodePool) -> aws.ec2.SecurityGroup:
+        """EC2 User Guide, "Get started with EFA" (prepare an EFA-enabled security group): all traffic in from, and
+        out to, the group itself; without the egress rule NCCL's RDMA traffic between nodes hangs."""
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(f"{name}-{pool.name}-efa", vpc_id=self.vpc_id,
+                                      description=f"mlcluster pool {pool.name}: EFA traffic between its nodes",
+                                      tags={"Name": f"{name}-{pool.name}-efa"}, opts=child)
+        aws.vpc.SecurityGroupIngressRule(f"{name}-{pool.name}-efa-in", security_group_id=group.id,
+                                         referenced_security_group_id=group.id, ip_protocol="-1",
+                                         description="EFA: all traffic from the group", opts=child)
+        aws.vpc.SecurityGroupEgressRule(f"{name}-{pool.name}-efa-out", security_group_id=group.id,
+                                        referenced_security_group_id=group.id, ip_protocol="-1",
+                                        description="EFA: all traffic to the group", opts=child)
+        return group
+
+    def _node_template(self, name: str, pool: NodePool, group: aws.eks.NodeGroup) -> None:
+        """Node-template tags on the group's Auto Scaling group (EKS does not copy node group tags there)."""
+        asg = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        for key, value in sorted(node_template_tags(pool).items()):
+            tag_id = hashlib.sha256(key.encode()).hexdigest()[:8]  # stable per key: a new label adds one tag
+            aws.autoscaling.Tag(f"{name}-{pool.name}-template-{tag_id}", autoscaling_group_name=asg,
+                                tag={"key": key, "value": value, "propagate_at_launch": False},
+                                opts=pulumi.ResourceOptions(parent=self))

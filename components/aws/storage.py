@@ -65,11 +65,14 @@ def storage_class_manifests(kms_key_arn: pulumi.Input[str]) -> list[dict[str, An
 
 
 class ArtifactsBucket(pulumi.ComponentResource):
-    def __init__(self, name: str, bucket_name: str, kms_key_arn: pulumi.Input[str],
+    def __init__(self, name: str, bucket_prefix: str, kms_key_arn: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        """The bucket outlives a destroy (retain_on_delete: it holds models and artifacts), so a fixed name would
+        make the next `up` of the same stack fail (BucketAlreadyOwnedByYou outside us-east-1): each create gets
+        a fresh name from the prefix, and the retained bucket stays where it was (README: what survives)."""
         super().__init__("mlcluster:aws:ArtifactsBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, force_destroy=False,
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=bucket_prefix, force_destroy=False,
                                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
         aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
                                        block_public_policy=True, ignore_public_acls=True,

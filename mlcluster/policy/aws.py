@@ -274,9 +274,11 @@ def _kms_policy(r: Resource) -> Iterator[str]:
         return
     for statement in _list(document.get("Statement")):
         principal = statement.get("Principal")
-        if statement.get("Effect") == "Allow" and (principal == "*" or (isinstance(principal, dict) and "*" in
-                                                   _list(principal.get("AWS")))) and not statement.get("Condition"):
-            yield "the key policy allows any principal"
+        wildcard = principal == "*" or (isinstance(principal, dict) and "*" in _list(principal.get("AWS")))
+        # A `*` principal is one account's only when kms:CallerAccount pins it (the aws/ebs key's pattern).
+        pinned = ((statement.get("Condition") or {}).get("StringEquals") or {}).get("kms:CallerAccount")
+        if statement.get("Effect") == "Allow" and wildcard and not pinned:
+            yield "the key policy allows principals of any account (no kms:CallerAccount condition)"
 
 
 def _paired(kind: str, buckets_message: str) -> Any:
@@ -342,6 +344,53 @@ def _ecr(r: Resource) -> Iterator[str]:
         yield "image tags are mutable"
     if (r.prop("imageScanningConfiguration") or {}).get("scanOnPush") is not True:
         yield "images are not scanned on push"
+
+
+ACCOUNT_WIDE_NAMES = {  # names unique in an account and region: two stacks must never share one
+    "aws:cloudwatch/logGroup:LogGroup": ("name",), "aws:eks/cluster:Cluster": ("name",),
+    "aws:kms/alias:Alias": ("name",), "aws:rds/instance:Instance": ("identifier",),
+    "aws:secretsmanager/secret:Secret": ("name", "namePrefix"), "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix"),
+    "aws:sqs/queue:Queue": ("name",), "aws:iam/role:Role": ("name",),
+    "aws:ec2/placementGroup:PlacementGroup": ("name",),
+}
+
+
+def _stack_of(r: Resource) -> str:
+    return r.urn.split("::", 1)[0].rsplit(":", 1)[-1]  # urn:pulumi:<stack>::<project>::…
+
+
+def _names_scoped(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    for r in resources:
+        for field in ACCOUNT_WIDE_NAMES.get(r.type, ()):
+            name, stack = r.prop(field), _stack_of(r)
+            if isinstance(name, str) and not re.search(rf"(^|[^A-Za-z0-9]){re.escape(stack)}([^A-Za-z0-9]|$)", name):
+                yield r, f"{field} {name!r} does not carry the stack name {stack!r}: a second stack collides on it"
+
+
+def _names_free_after_destroy(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    for r in resources:
+        if r.type == "aws:secretsmanager/secret:Secret" and r.prop("name") and r.prop("recoveryWindowInDays") != 0:
+            yield r, "a fixed secret name stays taken for the recovery window after a destroy: use namePrefix"
+        if r.type == "aws:s3/bucket:Bucket" and r.prop("bucket"):  # data buckets are retained on delete
+            yield r, "a retained bucket keeps its fixed name after a destroy, so the next up fails: use bucketPrefix"
+
+
+def _efa_groups(resources: list[Resource]) -> Iterator[tuple[Resource, str]]:
+    """Every EFA interface carries a group that admits and sends all traffic from and to itself (EC2 User Guide,
+    "Get started with EFA"), matched through dependencies, since ids are unknown at preview."""
+    def self_rule(kind: str, group: Resource) -> bool:
+        return any(x.type == kind and group.urn in x.dependencies and x.prop("ipProtocol") == "-1"
+                   and x.prop("referencedSecurityGroupId") == x.prop("securityGroupId") for x in resources)
+    by_urn = {r.urn: r for r in resources}
+    for template in (r for r in resources if r.type == LAUNCH_TEMPLATE):
+        if not any(i.get("interfaceType") == "efa" for i in _list(template.prop("networkInterfaces"))):
+            continue
+        groups = [by_urn[u] for u in template.dependencies if u in by_urn
+                  and by_urn[u].type == "aws:ec2/securityGroup:SecurityGroup"]
+        if not any(self_rule("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", g)
+                   and self_rule("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", g) for g in groups):
+            yield template, "EFA interfaces without a security group allowing all traffic to and from itself " \
+                            "(ingress and egress): NCCL hangs"
 
 
 def _r(id_: str, title: str, severity: str, rationale: str, checks: tuple[str, ...], types: tuple[str, ...] = (),
@@ -424,7 +473,8 @@ RULES = [
     _r("kms-rotation", "KMS key rotation on", "high", "Rotation limits what one leaked key version exposes.",
        ("checks.md#25", "CKV_AWS_7"), ("aws:kms/key:Key",), _kms),
     _r("kms-policy-no-wildcard-principal", "Explicit key policy without a wildcard principal", "high",
-       "A `*` principal lets any account use the key.", ("checks.md#26", "CKV_AWS_33"), ("aws:kms/key:Key",),
+       "A `*` principal lets any account use the key, unless kms:CallerAccount pins it to this one.",
+       ("checks.md#26", "CKV_AWS_33"), ("aws:kms/key:Key",),
        _kms_policy),
     _r("kms-deletion-window", "KMS deletion window 30 days", "medium", "Time to notice and cancel a deletion.",
        ("checks.md#27",), ("aws:kms/key:Key",), _kms_window),
@@ -461,4 +511,10 @@ RULES = [
     _r("node-group-size-owned-by-autoscaler", "desiredSize ignored after creation", "medium",
        "The autoscaler owns the size; `pulumi up` must not scale a pool back mid-training.", ("checks.md#49",),
        (NODE_GROUP,), _desired_ignored),
+    _r("names-scoped-to-stack", "Account-wide names carry the stack name", "medium",
+       "A second stack in the same account and region must not collide.", ("issue#13.8",), stack=_names_scoped),
+    _r("names-free-after-destroy", "Nothing retained after a destroy blocks the next up by name", "medium",
+       "Destroy then up of the same stack must work.", ("issue#13.9",), stack=_names_free_after_destroy),
+    _r("efa-security-group-self", "EFA interfaces carry a self-referencing all-traffic group", "high",
+       "Without it, multi-node NCCL over EFA hangs.", ("issue#13.3",), stack=_efa_groups),
 ]

@@ -108,7 +108,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
 
     settings.reset_options(project=stackconfig.PROJECT, stack=stack, preview=False)
     runtime_config.set_all_config(dict(config), list(secret_keys))
-    mocks = PlatformMocks()
+    mocks = PlatformMocks(sets)
     monitor = RecordingMonitor(mocks)
     runtime_mocks.set_mocks(mocks, stackconfig.PROJECT, stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()

@@ -37,8 +37,13 @@ def _azs(args: dict[str, Any]) -> dict[str, Any]:
 # names and carry every required field. Substrates that call data sources add their answers here.
 DATA_SOURCES: dict[str, Any] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {
-        "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/mlcluster-render",
+        "accountId": ACCOUNT_ID, "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mlcluster-render/render",
         "id": ACCOUNT_ID, "userId": "AROAEXAMPLEEXAMPLE:render"},
+    # EKS names a default add-on version per Kubernetes minor; the stand-in says which minor it is for.
+    "aws:eks/getAddonVersion:getAddonVersion": lambda args: {
+        "id": args["addonName"], "addonName": args["addonName"], "kubernetesVersion": args["kubernetesVersion"],
+        "mostRecent": bool(args.get("mostRecent")),
+        "version": f"v0.0.0-default-for-{args['kubernetesVersion']}-eksbuild.1"},
     "aws:index/getPartition:getPartition": {
         "id": PARTITION, "partition": PARTITION, "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"},
     "aws:index/getAvailabilityZones:getAvailabilityZones": _azs,
@@ -69,10 +74,13 @@ def _aws_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         key_id = f"{_digest(name, 8)}-mock-key"
         state.update(arn=f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}", keyId=key_id)
     elif typ == "aws:s3/bucket:Bucket":
-        bucket = inputs.get("bucket", name)
+        bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}{_digest(name, 26)}"
         state.update(arn=f"arn:aws:s3:::{bucket}", bucket=bucket)
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
         state.update(arn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', name)}")
+    elif typ == "aws:eks/nodeGroup:NodeGroup":  # EKS makes the Auto Scaling group and names it
+        state.update(resources=[{"autoscalingGroups": [
+            {"name": f"eks-{inputs.get('nodeGroupName', name)}-{_digest(name, 8)}"}]}])
     elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
         state.update(latestVersion=1)
     elif typ == "aws:ec2/placementGroup:PlacementGroup":
@@ -81,22 +89,48 @@ def _aws_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         identifier = inputs.get("identifier", name)
         address = f"{identifier}.{_digest(identifier, 12)}.{region}.rds.amazonaws.com"
         state.update(address=address, endpoint=f"{address}:{inputs.get('port', 5432)}")
+    elif typ == "aws:secretsmanager/secret:Secret" and "namePrefix" in inputs:
+        state.update(name=f"{inputs['namePrefix']}{_digest(name, 26)}")
     elif typ == "aws:rds/subnetGroup:SubnetGroup":
         state.update(name=inputs.get("name", name))
     return state
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
+    """Offline answers. Who runs `pulumi up` cannot be known offline: the render runs as the last listed admin
+    principal (the deployer, by the convention the shipped stacks follow), so the caller check passes exactly
+    when the profile lists an admin at all; the check itself is tested against real caller ARNs."""
+
+    def __init__(self, sets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.sets = sets
+
+    def _caller(self) -> dict[str, Any]:
+        from mlcluster.program import effective_profile
+        from mlcluster.stackconfig import StackSettings
+
+        profile = effective_profile(StackSettings.from_pulumi_config(), self.sets)
+        principals = list(getattr(profile.substrate, "admin_principals", []) or [])
+        answer = dict(DATA_SOURCES["aws:index/getCallerIdentity:getCallerIdentity"])
+        if principals:
+            account, role = principals[-1].split(":")[4], principals[-1].rsplit("/", 1)[-1]
+            answer.update(accountId=account, arn=f"arn:aws:sts::{account}:assumed-role/{role}/render")
+        return answer
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         if args.typ == RANDOM_PASSWORD:
             # The real provider marks `result` secret; so do we.
             state["result"] = rpc.wrap_rpc_secret(fake_secret(args.name))
+        elif args.typ == "random:index/randomId:RandomId":
+            state["hex"] = _digest(args.name, 2 * int(args.inputs.get("byteLength", 4)))
         elif args.typ.startswith("aws:") and args.custom:
             state = {**state, **_aws_state(args.typ, args.name, args.inputs)}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return self._caller()
         answer = DATA_SOURCES.get(args.token)
         if answer is None:
             raise KeyError(f"render has no illustrative answer for data source {args.token}; "

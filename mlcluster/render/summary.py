@@ -23,6 +23,22 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def capacity_source(pool: Any) -> str:
+    """How a GPU pool gets instances, and what can go wrong, in a reviewer's words (13.12)."""
+    reservations = ", ".join(pool.capacity_reservation_ids)
+    if pool.capacity_type == "spot":
+        return "Spot: cheapest; EC2 may reclaim a node with two minutes' warning, and a scale-up may find none"
+    if pool.capacity_type == "capacity-block":
+        return (f"Capacity Block {reservations}: nodes only inside the block's time window, in its availability "
+                "zone; outside it the pool stays at zero")
+    if reservations:
+        then = ("then on-demand" if pool.provisioner == "karpenter"
+                else "only (a launch template targets one reservation)")
+        return f"On-Demand Capacity Reservation {reservations} first, {then}"
+    return ("On-demand without a reservation: a scale-up fails (InsufficientInstanceCapacity) when the zone has "
+            "none, common for p4/p5; add capacity_reservation_ids or a Capacity Block")
+
+
 def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[str],
            releases: list[dict[str, Any]], notes: list[str], commands: list[dict[str, Any]] | None = None) -> str:
     p = result.profile
@@ -48,6 +64,10 @@ def render(result: RenderResult, records: list[dict[str, Any]], manifests: list[
           gpus_per_node(n) if n.gpu else None, n.sharing.mode if n.gpu else None, n.capacity_type,
           f"{n.min}–{n.max}"] for n in p.node_pools],
     )
+    if p.substrate.kind == "eks" and any(n.gpu for n in p.node_pools):
+        out += ["", "## Where GPU capacity comes from", ""]
+        out += _table(["pool", "instances", "capacity"],
+                      [[n.name, ", ".join(n.instance_types), capacity_source(n)] for n in p.node_pools if n.gpu])
     out += ["", "## Add-ons and charts", ""]
     out += _table(["release", "chart", "version", "namespace", "repository"],
                   [[r["release"], r["chart"], r["version"], r["namespace"], r["repository"]]

@@ -74,16 +74,19 @@ def test_external_secrets_role_reads_only_this_stacks_secrets():
 def test_platform_secret_goes_through_secrets_manager_on_eks():
     r = rendered_profile("aws-gpu")
     res = resources(r)
-    secrets = {x["inputs"]["name"]: x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"}
-    assert set(secrets) == {"mlcluster/render/monitoring/grafana-admin",  # the generated platform secrets
-                            "mlcluster/render/mlflow/mlflow-db-credentials",
-                            "mlcluster/render/mlflow/mlflow-admin",  # MLflow's basic-auth admin
-                            "mlcluster/render/mlflow/mlflow-users",  # its team users' passwords
-                            "mlcluster/render/jupyterhub/jupyterhub-mlcluster"}
-    secret = secrets["mlcluster/render/monitoring/grafana-admin"]
+    # 13.9: a name prefix, so destroy -> up never meets a name still in its 30-day recovery window
+    secrets = {x["inputs"]["namePrefix"]: x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"}
+    assert all("name" not in x["inputs"] for x in secrets.values())
+    assert set(secrets) == {"mlcluster/render/monitoring/grafana-admin-",  # the generated platform secrets
+                            "mlcluster/render/mlflow/mlflow-db-credentials-",
+                            "mlcluster/render/mlflow/mlflow-admin-",  # MLflow's basic-auth admin
+                            "mlcluster/render/mlflow/mlflow-users-",  # its team users' passwords
+                            "mlcluster/render/jupyterhub/jupyterhub-mlcluster-"}
+    secret = secrets["mlcluster/render/monitoring/grafana-admin-"]
     assert secret["inputs"]["kmsKeyId"].startswith("arn:aws:kms:")
     external = yaml.safe_load(r.files["manifests/monitoring/externalsecret-grafana-admin.yaml"])
-    assert external["spec"]["dataFrom"] == [{"extract": {"key": "mlcluster/render/monitoring/grafana-admin"}}]
+    (source,) = external["spec"]["dataFrom"]
+    assert source["extract"]["key"].startswith("mlcluster/render/monitoring/grafana-admin-")  # the created name
     assert external["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"}
     (es_resource,) = [x for x in res if x["type"] == "kubernetes:external-secrets.io/v1:ExternalSecret"
                       and x["name"] == "monitoring-grafana-admin"]

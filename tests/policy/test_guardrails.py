@@ -191,6 +191,14 @@ BREAKS: dict[str, tuple[str, Callable[[list[dict]], None]]] = {
     "karpenter-disruption-budgets": ("aws-full", lambda recs: set_in(k8s(recs, "NodePool"), ["spec", "disruption",
                                                                                             "budgets"], [])),
     "baremetal-upgrades-drained-serially": ("lab", _ungate_upgrade),
+    # issue 13: the pre-fix shapes
+    "names-scoped-to-stack": ("aws-gpu", lambda recs: set_in(first(
+        recs, "aws:cloudwatch/logGroup:LogGroup", lambda r: "flow" in r["name"]), ["name"],
+        "/mlcluster/mlcluster-network/vpc-flow-logs")),
+    "names-free-after-destroy": ("aws-gpu", lambda recs: first(recs, "aws:secretsmanager/secret:Secret")[
+        "inputs"].update(name="mlcluster/render/monitoring/grafana-admin", recoveryWindowInDays=30)),
+    "efa-security-group-self": ("aws-gpu", lambda recs: drop(
+        recs, lambda r: r["type"] == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")),
 }
 
 

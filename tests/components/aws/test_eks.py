@@ -57,12 +57,14 @@ def test_admin_access_entries_are_explicit():
     assert assoc["inputs"]["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
 
 
-def test_kms_key_rotates_waits_30_days_is_protected_and_has_no_wildcard_principal():
+def test_kms_key_rotates_waits_30_days_is_protected_and_any_wildcard_is_this_account_through_ec2():
     key = one("aws:kms/key:Key")
     i = key["inputs"]
     assert i["enableKeyRotation"] is True and i["deletionWindowInDays"] == 30 and key["options"]["protect"]
     for statement in json.loads(i["policy"])["Statement"]:
-        assert statement["Principal"] not in ("*", {"AWS": "*"})
+        if statement["Principal"] in ("*", {"AWS": "*"}):  # the aws/ebs key's pattern (KMS: kms:ViaService)
+            assert statement["Condition"]["StringEquals"] == {"kms:CallerAccount": "111122223333",
+                                                              "kms:ViaService": "ec2.us-east-1.amazonaws.com"}
 
 
 def test_node_launch_templates_require_imdsv2_and_encrypt_root_volumes():

@@ -56,11 +56,14 @@ def test_interruption_queue_rules_and_node_access_entry():
     by_type = {}
     for r in resources():
         by_type.setdefault(r["type"], []).append(r)
-    assert len(by_type["aws:cloudwatch/eventRule:EventRule"]) == 4
-    assert len(by_type["aws:cloudwatch/eventTarget:EventTarget"]) == 4
+    # the v1.14 reference's five rules, capacity-reservation interruptions included (13.7)
+    assert len(by_type["aws:cloudwatch/eventRule:EventRule"]) == 5
+    assert len(by_type["aws:cloudwatch/eventTarget:EventTarget"]) == 5
     (queue,) = by_type["aws:sqs/queue:Queue"]
     assert queue["inputs"]["sqsManagedSseEnabled"] is True
-    assert [e["inputs"]["type"] for e in by_type["aws:eks/accessEntry:AccessEntry"]].count("EC2_LINUX") == 1
+    (entry,) = [e for e in by_type["aws:eks/accessEntry:AccessEntry"] if e["inputs"]["type"] == "EC2_LINUX"]
+    # 13.6: Karpenter's nodes have their own role; EKS owns the managed groups' role's entry
+    assert entry["inputs"]["principalArn"].endswith(":role/mlcluster-karpenter-node")
 
 
 def test_controller_policy_is_scoped():
@@ -73,8 +76,8 @@ def test_controller_policy_is_scoped():
         writes = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List"))]
         if statement["Resource"] == "*":
             assert not writes or statement.get("Condition"), statement["Sid"]
-    pass_role = next(s for s in statements if s["Sid"] == "PassNodeRole")
-    assert pass_role["Resource"].endswith(":role/mlcluster-pools-node")
+    pass_role = next(s for s in statements if s["Sid"] == "PassingInstanceRole")
+    assert pass_role["Resource"].endswith(":role/mlcluster-karpenter-node")
 
 
 def test_nodepools_depend_on_the_controller_for_ordered_teardown():
