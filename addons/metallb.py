@@ -42,6 +42,15 @@ def _valid_range(text: str) -> bool:
         return False
 
 
+def contains(text: str, address: str) -> bool:
+    """Whether the pool entry `text` (a CIDR or first-last range) hands out `address`."""
+    ip = ipaddress.ip_address(address)
+    if "-" in text:
+        first, last = (ipaddress.ip_address(p.strip()) for p in text.split("-", 1))
+        return first.version == ip.version and first <= ip <= last  # type: ignore[operator]
+    return ip in ipaddress.ip_network(text, strict=True)
+
+
 def manifests(settings: MetalLBSettings, namespace: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{
         "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": objects.metadata(POOL, namespace),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, create_model
 from mlcluster.errors import ConfigError, Problem
 from mlcluster.profiles import rules
 from mlcluster.profiles.loader import (
+    PROFILES_DIR,
     Layered,
     apply_set,
     display_path,
@@ -123,6 +124,37 @@ def _substrate_kinds() -> str:
     return ", ".join(f"'{typing.get_args(m.model_fields['kind'].annotation)[0]}'" for m in union)
 
 
+def _rank(origin: Any) -> int:
+    """How late a layer is: a shipped profile (its extends chain), then stack overrides, then `--set`."""
+    if origin.file == "--set":
+        return 3
+    if origin.file == "<unknown>":
+        return 0
+    try:
+        Path(origin.file).resolve().relative_to(PROFILES_DIR.resolve())
+        return 1
+    except ValueError:
+        return 2
+
+
+def _value_at(data: Any, path: Path_) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _blamed(layered: Layered, finding: tuple) -> tuple[Path_, Any, str]:
+    """A rule about several fields (a version and its distribution, two networks) names the one the latest layer
+    set: a `--set distribution=rke2` is the change to undo, not the profile's version line."""
+    path, value, allowed = finding[:3]
+    candidates = [path, *(finding[3] if len(finding) > 3 else ())]
+    best = max(candidates, key=lambda p: (_rank(layered.origin(p)), p == path))
+    return (path, value, allowed) if best == path else (best, _value_at(layered.data, best), allowed)
+
+
 def _problem(layered: Layered, path: Path_, value: Any, allowed: str, *, missing: bool = False) -> Problem:
     origin = layered.origin(path)
     return Problem(origin.file, dotted(path), value, allowed, origin.line, has_value=not missing)
@@ -183,7 +215,7 @@ def validate(layered: Layered) -> ProfileBase:
         raise ConfigError(problems) from None
     findings = rules.check(profile)
     if findings:
-        raise ConfigError([_problem(layered, path, value, allowed) for path, value, allowed in findings])
+        raise ConfigError([_problem(layered, *_blamed(layered, finding)) for finding in findings])
     return profile
 
 

@@ -204,9 +204,26 @@ class BaremetalSubstrate(Strict):
 # --- node pools ------------------------------------------------------------------------------------
 
 
+def _taint_key(value: str) -> str:
+    if not _LABEL_KEY.match(value):
+        raise ValueError("allowed is a Kubernetes qualified name like a label key: [prefix/]name, letters, digits, "
+                         "'-', '_', '.', at most 63 characters in the name (e.g. nvidia.com/gpu)")
+    return value
+
+
+def _taint_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError("allowed is empty or a label value: at most 63 letters, digits, '-', '_', '.', starting "
+                         "and ending with a letter or digit")
+    return value
+
+
 class Taint(Strict):
-    key: str
-    value: str = ""
+    """A node taint; key and value follow the API server's rules (ValidateTaintsInNodeAnnotations: a qualified name
+    and a label value), or the node would be refused when it registers."""
+
+    key: Annotated[str, AfterValidator(_taint_key)]
+    value: Annotated[str, AfterValidator(_taint_value)] = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
 

@@ -8,6 +8,7 @@ field and the file and line that set it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +30,8 @@ from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
 from mlcluster.profiles.model import BaremetalSubstrate, EksSubstrate, NodePool, ProfileBase
 from mlcluster.yamlsource import Path_
 
-Finding = tuple[Path_, Any, str]
+# (field, value, what is allowed[, other fields the rule is about: the one the latest layer set is blamed])
+Finding = tuple[Path_, Any, str] | tuple[Path_, Any, str, tuple[Path_, ...]]
 
 
 def _unique(items: list[Any], section: str, what: str) -> Iterator[Finding]:
@@ -142,7 +144,7 @@ def _eks(profile: ProfileBase, eks: EksSubstrate) -> Iterator[Finding]:
     service = ipaddress.ip_network(eks.service_cidr)
     if vpc.version == service.version and vpc.overlaps(service):  # type: ignore[arg-type]
         yield (("substrate", "service_cidr"), eks.service_cidr,
-               f"overlaps the VPC {eks.vpc.cidr}; pick a disjoint range")
+               f"overlaps the VPC {eks.vpc.cidr}; pick a disjoint range", (("substrate", "vpc", "cidr"),))
     if eks.vpc.vpc_id and len(eks.vpc.private_subnet_ids) < 2:
         yield (("substrate", "vpc", "private_subnet_ids"), eks.vpc.private_subnet_ids,
                "with your own vpc_id, list at least two private subnets (in different AZs)")
@@ -199,9 +201,11 @@ def _gpu_tiers_and_queues(profile: ProfileBase) -> Iterator[Finding]:
         elif resource is not None and not quotas.eligible(profile, tier):
             kind = "whole GPUs" if resource == WHOLE_GPU else resource
             largest = max((f.per_node for f in quotas.flavors(profile) if f.resource == resource), default=0)
-            yield ((("tiers", i, "gpu")), tier.gpu, f"no node pool offers {tier.gpu} {kind} on one node (largest: "
+            pools = tuple(("node_pools", j, "max") for j in range(len(profile.node_pools)))
+            yield ((("tiers", i, "gpu")), tier.gpu, f"tier `{tier.name}` needs {tier.gpu} {kind} on one node, and no "
+                   f"node pool offers that (largest: "
                    f"{largest}); a tier must fit on one node" + ("" if resource in offered else
-                   f"; no pool offers {resource} at all"))
+                   f"; no pool offers {resource} at all"), pools)
     impossible = False
     for i, team in enumerate(profile.teams):
         for resource in sorted({WHOLE_GPU, SHARED_GPU, *(mig_resource(p) for p in team.quota.mig)}):
@@ -244,6 +248,86 @@ def physical_gpus(profile: ProfileBase) -> int:
     return sum(pool.max * pool.gpu.count for pool in profile.node_pools if pool.gpu is not None)
 
 
+# Namespaces the platform or Kubernetes own outside any add-on's `namespace` setting: nothing else may claim them.
+RESERVED_NAMESPACES = {
+    "default": "Kubernetes' default namespace", "kube-system": "Kubernetes' own", "kube-public": "Kubernetes' own",
+    "kube-node-lease": "Kubernetes' own", "node-agents": "the privileged node-agent namespace",
+    "longhorn-system": "Longhorn's (privileged)", "karpenter": "Karpenter's", "storage": "the NFS provisioner's",
+    "external-secrets": "the secrets backend's", "vault": "the secrets backend's", "sealed-secrets": "the secrets "
+    "backend's",
+}
+# NodeRestriction lets a kubelet set labels under kubernetes.io / k8s.io only in these (kubernetes.io docs,
+# "Admission Controllers Reference", NodeRestriction); the others are the system's own (hostname, zone...).
+NODE_LABEL_PREFIXES_ALLOWED = ("node.kubernetes.io/", "kubelet.kubernetes.io/")
+
+
+def _namespaces(profile: ProfileBase) -> Iterator[Finding]:
+    """One owner per namespace: two add-ons (or an add-on and a team) in one namespace overwrite each other's
+    Namespace object, Pod Security labels and NetworkPolicies, and an add-on in kube-system relabels it."""
+    from mlcluster.addons import registry, settings_of
+    from mlcluster.components.platform import enabled_addons
+
+    claimed: dict[str, str] = {}
+    for key in enabled_addons(profile):
+        addon = registry()[key]
+        for ns in addon.namespaces(settings_of(profile, key)):  # type: ignore[arg-type]
+            at: Path_ = (addon.section, key, "namespace")
+            if ns in RESERVED_NAMESPACES:
+                yield (at, ns, f"`{ns}` is {RESERVED_NAMESPACES[ns]}; give {key} a namespace of its own")
+            elif ns in claimed:
+                yield (at, ns, f"`{ns}` is already {claimed[ns]}'s: two add-ons in one namespace overwrite each "
+                       "other's namespace labels and network policies; pick another")
+            else:
+                claimed[ns] = f"add-on {key}"
+    prefix = profile.tenancy.namespace_prefix
+    for i, team in enumerate(profile.teams):
+        ns = f"{prefix}{team.name}"
+        owner = RESERVED_NAMESPACES.get(ns) or claimed.get(ns)
+        if owner:
+            yield (("teams", i, "name"), team.name, f"its namespace `{ns}` (tenancy.namespace_prefix + name) is "
+                   f"{owner}'s; rename the team or change the prefix")
+
+
+def _node_labels(i: int, pool: NodePool) -> Iterator[Finding]:
+    for key in pool.labels:
+        prefix = key.split("/", 1)[0] if "/" in key else ""
+        system = prefix in ("kubernetes.io", "k8s.io") or prefix.endswith((".kubernetes.io", ".k8s.io"))
+        if system and not key.startswith(NODE_LABEL_PREFIXES_ALLOWED):
+            yield (("node_pools", i, "labels"), key, "labels under kubernetes.io / k8s.io are the system's own "
+                   "(hostname, zone, instance type): the NodeRestriction admission plugin refuses them from a "
+                   "kubelet and overriding them breaks scheduling; use your own prefix, or node.kubernetes.io/")
+
+
+def _baremetal_networks(b: BaremetalSubstrate) -> Iterator[Finding]:
+    distribution = "k3s" if "+k3s" in b.version else "rke2"
+    if distribution != b.distribution:
+        example = "v1.35.1+k3s1" if b.distribution == "k3s" else "v1.35.1+rke2r1"
+        yield (("substrate", "version"), b.version, f"substrate.version {b.version} is a {distribution} release but "
+               f"substrate.distribution is {b.distribution}: they go together (a {b.distribution} release looks like "
+               f"{example})", (("substrate", "distribution"),))
+    pods, services = ipaddress.ip_network(b.cluster_cidr), ipaddress.ip_network(b.service_cidr)
+    if pods.overlaps(services):  # type: ignore[arg-type]
+        yield (("substrate", "service_cidr"), b.service_cidr, f"substrate.cluster_cidr {b.cluster_cidr} (pods) and "
+               f"substrate.service_cidr {b.service_cidr} overlap; pick disjoint ranges (the inventory's host "
+               "networks must not overlap either)",
+               (("substrate", "cluster_cidr"),))
+
+
+_PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
+
+
+def _principals(eks: EksSubstrate) -> Iterator[Finding]:
+    for j, arn in enumerate(eks.admin_principals):
+        if _PRINCIPAL.match(arn):
+            continue
+        hint = ""
+        if ":assumed-role/" in arn:
+            account, role = arn.split(":")[4], arn.split("/")[1]
+            hint = f" (a session ARN is not a principal: use arn:aws:iam::{account}:role/{role})"
+        yield (("substrate", "admin_principals", j), arn, "allowed is an IAM role or user ARN, e.g. "
+               f"arn:aws:iam::111122223333:role/platform-admins{hint}")
+
+
 def check(profile: ProfileBase) -> list[Finding]:
     found: list[Finding] = []
     found += _unique(profile.node_pools, "node_pools", "node pool")
@@ -251,9 +335,13 @@ def check(profile: ProfileBase) -> list[Finding]:
     found += _unique(profile.teams, "teams", "team")
     for i, pool in enumerate(profile.node_pools):
         found += _pool(i, pool, profile.substrate.kind)
+        found += _node_labels(i, pool)
+    found += _namespaces(profile)
     if isinstance(profile.substrate, EksSubstrate):
         found += _eks(profile, profile.substrate)
+        found += _principals(profile.substrate)
     if isinstance(profile.substrate, BaremetalSubstrate):
+        found += _baremetal_networks(profile.substrate)
         minor = profile.substrate.version.split(".")[1]
         if f"1.{minor}" != profile.kubernetes.version:
             found.append((("substrate", "version"), profile.substrate.version,

@@ -85,6 +85,22 @@ class Monitoring(Addon):
                                                    sort_keys=True)}
 
     @classmethod
+    def check(cls, profile: ProfileBase, settings: MonitoringSettings) -> list[tuple[tuple, object, str]]:  # type: ignore[override]
+        at = ("addons", "monitoring", "receivers")
+        found: list[tuple[tuple, object, str]] = []
+        seen: dict[str, int] = {}
+        for i, receiver in enumerate(settings.receivers):
+            if receiver.name in seen:  # Alertmanager refuses its config: "notification config name is not unique"
+                found.append(((*at, i, "name"), receiver.name, f"receiver names are unique; `{receiver.name}` is "
+                              f"already receivers[{seen[receiver.name]}] (Alertmanager refuses a duplicate)"))
+            seen.setdefault(receiver.name, i)
+        if getattr(profile.substrate, "production", False) and not settings.receivers:
+            found.append((at, [], "a production cluster's alerts (GPU XID and ECC errors, nodes not ready, idle "
+                          "GPUs) must reach someone: add a receiver (slack, webhook or pagerduty); its URL or key "
+                          "is the stack secret mlcluster:alertReceivers.<name>"))
+        return found
+
+    @classmethod
     def check_stack(cls, profile: ProfileBase, settings: MonitoringSettings,  # type: ignore[override]
                     stack: StackSettings) -> None:
         names = [r.name for r in settings.receivers]

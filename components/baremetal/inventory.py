@@ -40,8 +40,8 @@ def _check_host_key(value: str) -> str:
 class Bastion(Strict):
     """A jump host (co-location): every SSH connection goes through it."""
 
-    address: str
-    user: str = "ubuntu"
+    address: str = Field(min_length=1)
+    user: str = Field("ubuntu", min_length=1)
     port: int = Field(22, ge=1, le=65535)
     host_key: str = Field(description=HOST_KEY_HELP)
 
@@ -62,7 +62,7 @@ class Driver(Strict):
 class Host(Strict):
     name: DnsLabel
     address: str = Field(description="IPv4 address the host is reached at (and its node IP).")
-    user: str = "ubuntu"
+    user: str = Field("ubuntu", min_length=1)
     port: int = Field(22, ge=1, le=65535)
     role: Literal["server", "agent"]
     pool: str = Field(description="The profile's node pool this host belongs to.")
@@ -160,6 +160,11 @@ def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, 
             found.append((at, f"{len(members)} hosts in pool {pool.name}",
                           f"pool `{pool.name}` holds {pool.min}–{pool.max} hosts in the profile (its max sizes GPU "
                           "quotas and queues); list that many or change the pool's min/max"))
+    found += _networks(inventory, profile)
+    if inventory.bastion is not None and inventory.bastion.address in seen_addresses:
+        found.append((("bastion", "address"), inventory.bastion.address, "the bastion is the jump host in front of "
+                      f"the cluster, not one of its hosts (hosts[{seen_addresses[inventory.bastion.address]}]): a "
+                      "host reached through itself is cut off by the firewall that admits SSH only from the bastion"))
     if inventory.bastion is not None and inventory.api_proxy is None:
         found.append((("api_proxy",), None, "behind a bastion the API is reached through it, never exposed: open "
                       "`ssh -N -D 127.0.0.1:1080 <user>@<bastion>` on the runner and set api_proxy: "
@@ -186,6 +191,39 @@ def rules(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, 
             if inventory.registration_address in seen_addresses:
                 found.append((("registration_address",), inventory.registration_address,
                               "the VIP must not be a host's own address"))
+    return found
+
+
+def _networks(inventory: Inventory, profile: ProfileBase) -> list[tuple[Path_, Any, str]]:
+    """Host networks apart from the pod and service networks, and MetalLB's pool apart from every host and the
+    VIP (MetalLB would answer ARP for a host's own address)."""
+    found: list[tuple[Path_, Any, str]] = []
+    substrate = profile.substrate
+    ranges = {"pod network (substrate.cluster_cidr)": getattr(substrate, "cluster_cidr", None),
+              "service network (substrate.service_cidr)": getattr(substrate, "service_cidr", None)}
+    for j, network in enumerate(inventory.networks):
+        for what, cidr in ranges.items():
+            if cidr and ipaddress.ip_network(network).overlaps(ipaddress.ip_network(cidr)):  # type: ignore[arg-type]
+                found.append((("networks", j), network, f"overlaps the {what} {cidr}: host and cluster addresses "
+                              "would collide; pick disjoint ranges"))
+    metallb = getattr(profile.addons, "metallb", None)
+    if metallb is None or not metallb.enabled:
+        return found
+    from mlcluster.addons.metallb import _valid_range, contains
+
+    pools = [text for text in metallb.addresses if _valid_range(text)]
+    taken = [(("hosts", i, "address"), h.address) for i, h in enumerate(inventory.hosts)]
+    if inventory.registration_address:
+        taken.append((("registration_address",), inventory.registration_address))
+    for path, address in taken:
+        try:
+            pool = next((text for text in pools if contains(text, address)), None)
+        except ValueError:
+            continue
+        if pool:
+            found.append((path, address, f"inside MetalLB's address pool {pool} (addons.metallb.addresses): MetalLB "
+                          "would hand it to a LoadBalancer Service and answer for it; keep the pool apart from "
+                          "hosts and the API address"))
     return found
 
 

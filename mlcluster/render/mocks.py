@@ -28,8 +28,9 @@ def fake_secret(name: str) -> str:
 
 def _azs(args: dict[str, Any]) -> dict[str, Any]:
     region = args.get("region") or DEFAULT_REGION
+    short = "".join(part[0] if not part.isdigit() else part for part in region.split("-"))  # eu-west-1 → ew1
     names = [f"{region}{suffix}" for suffix in "abc"]
-    return {"id": region, "names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)],
+    return {"id": region, "names": names, "zoneIds": [f"{short}-az{i}" for i in (1, 2, 4)],
             "groupNames": [region] * 3, "state": "available"}
 
 
@@ -54,9 +55,8 @@ def _digest(text: str, n: int = 17) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def _aws_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Computed outputs the AWS provider would return that the program reads."""
-    region = DEFAULT_REGION
+def _aws_state(typ: str, name: str, inputs: dict[str, Any], region: str = DEFAULT_REGION) -> dict[str, Any]:
+    """Computed outputs the AWS provider would return that the program reads, in the stack's region."""
     service = typ.split(":")[1].split("/")[0]
     state: dict[str, Any] = {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"}
     if typ == "aws:eks/cluster:Cluster":
@@ -104,12 +104,22 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def __init__(self, sets: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.sets = sets
+        self.profile: Any = None  # the effective profile, read from the stack config on first need
+
+    def _profile(self) -> Any:
+        if self.profile is None:
+            from mlcluster.program import effective_profile
+            from mlcluster.stackconfig import StackSettings
+
+            self.profile = effective_profile(StackSettings.from_pulumi_config(), self.sets)
+        return self.profile
+
+    def _region(self) -> str:
+        """12.10: answers are in the stack's region, so an eu-west-1 render shows eu-west-1 zones and ARNs."""
+        return getattr(self._profile().substrate, "region", None) or DEFAULT_REGION
 
     def _caller(self) -> dict[str, Any]:
-        from mlcluster.program import effective_profile
-        from mlcluster.stackconfig import StackSettings
-
-        profile = effective_profile(StackSettings.from_pulumi_config(), self.sets)
+        profile = self._profile()
         principals = list(getattr(profile.substrate, "admin_principals", []) or [])
         answer = dict(DATA_SOURCES["aws:index/getCallerIdentity:getCallerIdentity"])
         if principals:
@@ -125,12 +135,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomId:RandomId":
             state["hex"] = _digest(args.name, 2 * int(args.inputs.get("byteLength", 4)))
         elif args.typ.startswith("aws:") and args.custom:
-            state = {**state, **_aws_state(args.typ, args.name, args.inputs)}
+            state = {**state, **_aws_state(args.typ, args.name, args.inputs, self._region())}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return self._caller()
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return _azs({**args.args, "region": args.args.get("region") or self._region()})
         answer = DATA_SOURCES.get(args.token)
         if answer is None:
             raise KeyError(f"render has no illustrative answer for data source {args.token}; "

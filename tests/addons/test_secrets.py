@@ -78,6 +78,7 @@ def test_platform_secret_goes_through_secrets_manager_on_eks():
     secrets = {x["inputs"]["namePrefix"]: x for x in res if x["type"] == "aws:secretsmanager/secret:Secret"}
     assert all("name" not in x["inputs"] for x in secrets.values())
     assert set(secrets) == {"mlcluster/render/monitoring/grafana-admin-",  # the generated platform secrets
+                            "mlcluster/render/monitoring/alertmanager-receivers-",  # the receivers' URLs/keys
                             "mlcluster/render/mlflow/mlflow-db-credentials-",
                             "mlcluster/render/mlflow/mlflow-admin-",  # MLflow's basic-auth admin
                             "mlcluster/render/mlflow/mlflow-users-",  # its team users' passwords
