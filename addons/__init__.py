@@ -66,3 +66,8 @@ def install_order(enabled: list[str]) -> list[str]:
     for key in sorted(enabled):
         visit(key)
     return order
+
+
+def enabled_addons(profile: object) -> list[str]:
+    """Keys of the enabled add-ons, in install order."""
+    return install_order([key for key in registry() if settings_of(profile, key).enabled])  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
-"""Benchmark: `mlcluster diff --profile aws-gpu` between two git revisions (a pool's instance type changed),
-and the comparison alone on two render folders. Wall time, median of --repeat runs.
+"""Benchmark: `mlcluster diff --profile aws-gpu` between two git revisions (a pool's instance type changed) with
+an empty render cache (cold) and with the base revision rendered before (warm), the comparison alone on two
+render folders, and one render for scale. Wall time, median of --repeat runs.
 
     .venv/bin/python bench/diff.py [--profile aws-gpu] [--repeat 3]
 """
@@ -7,6 +8,7 @@ and the comparison alone on two render folders. Wall time, median of --repeat ru
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MLCLUSTER = [sys.executable, "-c", "from mlcluster.cli import main; main()"]
 
 
-def timed(args: list[str], cwd: Path) -> float:
+def timed(args: list[str], cwd: Path, cache: Path | None = None) -> float:
+    env = {**os.environ, **({"MLCLUSTER_CACHE": str(cache)} if cache else {})}
     start = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if done.returncode not in (0, 1):
         raise SystemExit(done.stderr)
     return time.perf_counter() - start
@@ -48,8 +51,16 @@ def main() -> None:
         profile.write_text(profile.read_text().replace("[g6.12xlarge]", "[g6.24xlarge]"))
         git("checkout", "-qb", "change")
         git("commit", "-qam", "change")
-        revisions = [timed([*MLCLUSTER, "diff", "--profile", args.profile, "--base", "main", "--head", "change"], repo)
-                     for _ in range(args.repeat)]
+        diff = [*MLCLUSTER, "diff", "--profile", args.profile, "--base", "main", "--head", "change"]
+        cold = [timed(diff, repo, Path(tempfile.mkdtemp(dir=tmp))) for _ in range(args.repeat)]
+        warm = []
+        for _ in range(args.repeat):  # a cache holding the base revision's render only
+            cache = Path(tempfile.mkdtemp(dir=tmp))
+            timed([*MLCLUSTER, "diff", "--profile", args.profile, "--base", "main", "--head", "main"], repo, cache)
+            warm.append(timed(diff, repo, cache))
+        git("checkout", "-q", "main")
+        one = [timed([*MLCLUSTER, "render", "--profile", args.profile, "--out", str(Path(tmp) / f"one-{i}")], repo)
+               for i in range(args.repeat)]
         for name, rev in (("a", "main"), ("b", "change")):
             git("checkout", "-q", rev)
             subprocess.run([*MLCLUSTER, "render", "--profile", args.profile, "--out", str(Path(tmp) / name)],
@@ -58,7 +69,9 @@ def main() -> None:
                    for _ in range(args.repeat)]
     print(f"| mlcluster diff --profile {args.profile} | median wall time (s) |")
     print("|---|---|")
-    print(f"| two git revisions (render both + compare) | {statistics.median(revisions):.2f} |")
+    print(f"| one render | {statistics.median(one):.2f} |")
+    print(f"| two git revisions, cold cache (render both side by side + compare) | {statistics.median(cold):.2f} |")
+    print(f"| two git revisions, base rendered before (render head + compare) | {statistics.median(warm):.2f} |")
     print(f"| two render folders (compare only) | {statistics.median(folders):.2f} |")
 
 

@@ -50,13 +50,11 @@ def synthetic_pools(pools: int) -> tuple[str, ...]:
     return (f"node_pools={json.dumps(items)}", "tiers=[]", "teams=[]", "ml.jupyterhub.enabled=false")
 
 
-class _Thing(pulumi.CustomResource):
-    def __init__(self, name: str) -> None:
-        super().__init__("bench:index:Thing", name, {"value": name})
-
-
 def floor(count: int) -> float:
-    """The same number of plain registrations under the same mocks: Pulumi's own cost."""
+    """The same number of plain Kubernetes objects (ConfigMaps on one explicit provider, with labels and a little
+    data) registered under the same mocks and recording monitor: Pulumi's own cost for that many objects."""
+    import pulumi_kubernetes as k8s
+
     settings.reset_options(project="mlcluster", stack="bench", preview=False)
     runtime_config.set_all_config({}, [])
     mocks = PlatformMocks()
@@ -65,8 +63,12 @@ def floor(count: int) -> float:
     settings.SETTINGS.outputs.clear()
 
     def program() -> None:
-        for i in range(count):
-            _Thing(f"thing-{i}")
+        provider = k8s.Provider("floor", kubeconfig="{}")
+        opts = pulumi.ResourceOptions(provider=provider)
+        for i in range(count - 1):
+            k8s.core.v1.ConfigMap(f"thing-{i}", metadata={"name": f"thing-{i}", "namespace": f"ns-{i % 100}",
+                                                         "labels": {"app.kubernetes.io/managed-by": "bench"}},
+                                  data={"key": f"value-{i}"}, opts=opts)
 
     seconds, _ = timed(lambda: _sync_await(run_pulumi_func(program)))
     return seconds

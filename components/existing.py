@@ -11,20 +11,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
-from mlcluster.errors import ConfigError
+from mlcluster.components.existing_preflight import check_stack  # noqa: F401 (re-exported)
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
-
-
-def check_stack(profile: ProfileBase, stack: StackSettings) -> None:
-    """Before anything is registered: the stack must say how to reach the cluster."""
-    if stack.kubeconfig is None and not stack.kube_context:
-        raise ConfigError.one(
-            stack.source, "mlcluster:kubeContext", None,
-            "substrate `existing` needs the cluster's address: set `mlcluster:kubeContext` (a context in your "
-            "kubeconfig file) or `mlcluster:kubeconfig` (with --secret)",
-            missing=True,
-        )
 
 
 class ExistingCluster(pulumi.ComponentResource):

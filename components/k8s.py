@@ -7,6 +7,7 @@ kind, always with an explicit provider; custom resources become `apiextensions.C
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -16,41 +17,51 @@ import pulumi_kubernetes as k8s
 MANAGED_BY_LABELS = {"app.kubernetes.io/part-of": "mlcluster"}
 
 # Built-in kinds the toolkit writes, by (apiVersion, kind). Anything else must be a custom resource.
-_TYPED: dict[tuple[str, str], Any] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("batch/v1", "Job"): k8s.batch.v1.Job,
-    ("v1", "Secret"): k8s.core.v1.Secret,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
-    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-    ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
-    ("node.k8s.io/v1", "RuntimeClass"): k8s.node.v1.RuntimeClass,
-    ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
-    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
-    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+_TYPED: dict[tuple[str, str], str] = {
+    ("v1", "Namespace"): "core.v1.Namespace",
+    ("v1", "ConfigMap"): "core.v1.ConfigMap",
+    ("batch/v1", "Job"): "batch.v1.Job",
+    ("v1", "Secret"): "core.v1.Secret",
+    ("v1", "ServiceAccount"): "core.v1.ServiceAccount",
+    ("v1", "ResourceQuota"): "core.v1.ResourceQuota",
+    ("v1", "LimitRange"): "core.v1.LimitRange",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networking.v1.NetworkPolicy",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.v1.Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.v1.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.v1.ClusterRoleBinding",
+    ("storage.k8s.io/v1", "StorageClass"): "storage.v1.StorageClass",
+    ("node.k8s.io/v1", "RuntimeClass"): "node.v1.RuntimeClass",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.v1.PriorityClass",
+    ("policy/v1", "PodDisruptionBudget"): "policy.v1.PodDisruptionBudget",
+    ("apps/v1", "Deployment"): "apps.v1.Deployment",
+    ("apps/v1", "DaemonSet"): "apps.v1.DaemonSet",
+    ("v1", "PersistentVolumeClaim"): "core.v1.PersistentVolumeClaim",
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
+        "admissionregistration.v1.ValidatingAdmissionPolicy",
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
+        "admissionregistration.v1.ValidatingAdmissionPolicyBinding",
 }
 
 # Server-side-apply patches of objects the cluster already has (e.g. each namespace's `default` SA).
-_PATCHES: dict[tuple[str, str], Any] = {
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccountPatch,
-    ("node.k8s.io/v1", "RuntimeClass"): k8s.node.v1.RuntimeClassPatch,
+_PATCHES: dict[tuple[str, str], str] = {
+    ("v1", "ServiceAccount"): "core.v1.ServiceAccountPatch",
+    ("node.k8s.io/v1", "RuntimeClass"): "node.v1.RuntimeClassPatch",
 }
 
 _BUILTIN_GROUPS = {"v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1",
                    "node.k8s.io/v1", "scheduling.k8s.io/v1", "policy/v1", "apps/v1", "batch/v1",
                    "admissionregistration.k8s.io/v1"}
+
+
+@functools.cache
+def _class(path: str) -> Any:
+    """The typed resource class for `core.v1.Namespace` etc., imported on first use: pulumi_kubernetes' typed
+    modules take ~0.6 s to import, which commands that never register a resource (validate, check) skip."""
+    node: Any = k8s
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
 
 
 def _snake(name: str) -> str:
@@ -74,9 +85,9 @@ def apply(
     key = (manifest["apiVersion"], manifest["kind"])
     body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
     if patch:
-        return _PATCHES[key](logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
+        return _class(_PATCHES[key])(logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
     if key in _TYPED:
-        return _TYPED[key](logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
+        return _class(_TYPED[key])(logical_name, opts=opts, **{_snake(k): v for k, v in body.items()})
     if not is_custom(manifest):
         raise KeyError(f"add {key} to components/k8s.py:_TYPED before writing it")
     return CustomObject(logical_name, manifest, opts)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from mlcluster.addons import install_order, registry, settings_of
+from mlcluster.addons import enabled_addons, registry, settings_of
 from mlcluster.addons.base import Addon
 from mlcluster.addons.catalog import chart as catalog_chart
 from mlcluster.components import k8s as objects
@@ -52,11 +52,6 @@ def team_reach(profile: ProfileBase, classes: dict[str, type[Addon]], cluster: C
         extra.append({"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80}]})
     # Link-local: the instance metadata service (node credentials) stays out of reach; Pod Identity is allowed above.
     return Reach(tuple(reaching), tuple(sorted(doors)), (*cluster.private_cidrs, "169.254.0.0/16"), tuple(extra))
-
-
-def enabled_addons(profile: ProfileBase) -> list[str]:
-    """Keys of the enabled add-ons, in install order."""
-    return install_order([key for key in registry() if settings_of(profile, key).enabled])  # type: ignore[attr-defined]
 
 
 class Platform(pulumi.ComponentResource):

@@ -59,7 +59,7 @@ def _bad_input(exc: ConfigError, writes: bool = False) -> NoReturn:
 
 def _guard(action: Callable[[], Any], writes: bool = False) -> Any:
     """Run a command body; bad input → message + exit 2, an invalid render → message + exit 1."""
-    from mlcluster.render.kubevalidate import RenderError
+    from mlcluster.errors import RenderError
 
     try:
         return action()
@@ -295,11 +295,12 @@ def diff(
     when they hold data), chart bumps and value changes. Exit 0: no change, 1: changes, 2: bad input."""
     import json
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
-    from mlcluster.render import project_root
+    from mlcluster.project import project_root
     from mlcluster.review import report
     from mlcluster.review.compare import compare
-    from mlcluster.review.revisions import default_base, git, render_revision
+    from mlcluster.review.revisions import default_base, git, render_revision_cached
 
     def load(folder: Path) -> dict[str, Any]:
         path = folder / "resources.json"
@@ -322,10 +323,14 @@ def diff(
                     *[f"--set={s}" for s in set_ or ()]]
             with tempfile.TemporaryDirectory(prefix="mlcluster-diff-") as tmp:
                 short = git(root, "rev-parse", "--short", base_rev)
-                _stage(f"rendering {base or 'the merge-base with main'} ({short})")
-                render_revision(root, base_rev, args, Path(tmp) / "base")
-                _stage(f"rendering {head or 'the working tree'}")
-                render_revision(root, head, args, Path(tmp) / "head")
+                _stage(f"rendering {base or 'the merge-base with main'} ({short}) and {head or 'the working tree'}"
+                       " side by side (a committed revision's earlier render is reused)")
+                # Two subprocesses at once: each is one core's worth of work.
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    jobs = [pool.submit(render_revision_cached, root, rev, args, Path(tmp) / side)
+                            for rev, side in ((base_rev, "base"), (head, "head"))]
+                    for job in jobs:
+                        job.result()
                 old, new = load(Path(tmp) / "base"), load(Path(tmp) / "head")
             labels = (f"{base or 'merge-base'}@{git(root, 'rev-parse', '--short', base_rev)}",
                       head or "working tree")

@@ -80,3 +80,7 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:  # dataclass would otherwise print the field list
         return self.render()
+
+
+class RenderError(Exception):
+    """The program ran but what it would deploy is invalid: a toolkit bug or an input the model let through."""

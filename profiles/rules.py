@@ -264,8 +264,7 @@ NODE_LABEL_PREFIXES_ALLOWED = ("node.kubernetes.io/", "kubelet.kubernetes.io/")
 def _namespaces(profile: ProfileBase) -> Iterator[Finding]:
     """One owner per namespace: two add-ons (or an add-on and a team) in one namespace overwrite each other's
     Namespace object, Pod Security labels and NetworkPolicies, and an add-on in kube-system relabels it."""
-    from mlcluster.addons import registry, settings_of
-    from mlcluster.components.platform import enabled_addons
+    from mlcluster.addons import enabled_addons, registry, settings_of
 
     claimed: dict[str, str] = {}
     for key in enabled_addons(profile):

@@ -23,6 +23,8 @@ def rendered_stack(name: str) -> Rendered:
 
 
 @pytest.fixture(autouse=True)
-def _project_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every test from the project root, as a user would run the CLI."""
+def _project_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Run every test from the project root, as a user would run the CLI; renders `diff` caches go to a
+    temporary folder, never the user's ~/.cache."""
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MLCLUSTER_CACHE", str(tmp_path_factory.getbasetemp() / "render-cache"))

@@ -26,9 +26,9 @@ import pulumi_random as random
 
 from mlcluster.components import k8s as objects
 from mlcluster.components.baremetal import scripts
-from mlcluster.components.baremetal.inventory import Host, Inventory, example_inventory, load_inventory
+from mlcluster.components.baremetal.inventory import Host
+from mlcluster.components.baremetal.preflight import check_stack, example_config, inventory_of  # noqa: F401
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
-from mlcluster.errors import ConfigError
 from mlcluster.profiles.model import BaremetalSubstrate, ProfileBase
 from mlcluster.stackconfig import StackSettings
 
@@ -37,22 +37,6 @@ INERT_INPUTS = ["connection"]
 # pulumi-command retries the SSH dial this many times (per_dial_timeout 15 s): a host rebooting after its driver
 # install is reached again by the next step.
 DIAL_ATTEMPTS = 40
-
-
-def inventory_of(profile: ProfileBase, stack: StackSettings) -> Inventory:
-    return load_inventory(stack.inventory, profile, stack.source, stack.inventory_lines)
-
-
-def check_stack(profile: ProfileBase, stack: StackSettings) -> None:
-    """Before anything runs: a valid inventory, an SSH key, and a version that matches the profile's."""
-    substrate = profile.substrate
-    assert isinstance(substrate, BaremetalSubstrate)
-    inventory_of(profile, stack)
-    if stack.ssh_private_key is None:
-        raise ConfigError.one(stack.source, "mlcluster:sshPrivateKey", None,
-                              "substrate baremetal needs the hosts' SSH key: "
-                              "`pulumi config set --secret mlcluster:sshPrivateKey < ~/.ssh/id_ed25519`",
-                              missing=True)
 
 
 class BaremetalCluster(pulumi.ComponentResource):
@@ -155,12 +139,3 @@ def storage_provider(profile: ProfileBase) -> str | None:
     """The bare-metal storage add-on's provider when it is on (its host packages are installed by the hosts)."""
     storage = profile.addons.storage  # type: ignore[attr-defined]
     return storage.provider if storage.enabled else None
-
-
-def example_config(profile: ProfileBase) -> dict[str, str]:
-    """Stack config for `render --profile` of a baremetal profile: an inventory of documentation addresses
-    (RFC 5737: 3 servers behind VIP 192.0.2.5, two hosts per GPU pool)."""
-    import json
-
-    return {"mlcluster:inventory": json.dumps(example_inventory(profile)),
-            "mlcluster:sshPrivateKey": "[secret]"}

@@ -6,21 +6,21 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlcluster import pulumiproject, stackconfig
 from mlcluster.errors import ConfigError, Problem
 from mlcluster.profiles.model import ProfileBase
-from mlcluster.render import engine, writer
+from mlcluster.project import project_root
+
+if TYPE_CHECKING:
+    from mlcluster.render import engine
+# The engine and the writer (the Pulumi runtime, kubernetes-validate, the summary) load when a render runs:
+# `validate` and `check --render` use this module's helpers without them.
 
 DEFAULT_PROFILE = "local"
 
 
-def project_root() -> Path:
-    """The folder with Pulumi.yaml: the working directory or an ancestor, else this checkout."""
-    for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "Pulumi.yaml").is_file():
-            return folder
-    return Path(__file__).resolve().parents[2]
 
 
 def stack_file(stack: str) -> Path:
@@ -158,6 +158,8 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
     if project_file.is_file():
         config = pulumiproject.applied_defaults(project_file, config)
     progress("running the Pulumi program under mocks")
+    from mlcluster.render import engine, writer
+
     result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets, inventory_lines)
     _check_override_targets(result, layers)
     files = writer.build_tree(result, notes, progress)

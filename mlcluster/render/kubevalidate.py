@@ -8,24 +8,66 @@ kubernetes-validate; the tests check them against the upstream CRDs instead.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import kubernetes_validate
 import kubernetes_validate.utils
 
 from mlcluster.components.k8s import is_custom
-
-
-class RenderError(Exception):
-    """The program ran but what it would deploy is invalid: a toolkit bug or an input the model let through."""
+from mlcluster.errors import RenderError
 
 
 def _cache_schemas() -> None:
-    """kubernetes-validate re-reads the (large) definitions file on every call; read each file once.
-    The validation itself is still the library's."""
+    """kubernetes-validate re-reads the (large) definitions file on every call; read each file once."""
     utils = kubernetes_validate.utils
     if not hasattr(utils.schema_contents, "cache_info"):
         utils.schema_contents = functools.lru_cache(maxsize=None)(utils.schema_contents)
+
+
+@functools.cache
+def _schema_dir(desired_version: str) -> tuple[str, str]:
+    """The library's choice of schema folder (kubernetes_validate/utils.py `validate`, 1.x): the newest version not
+    newer than the one asked for, strict. Computed once, not per object (it lists the package's folders)."""
+    utils = kubernetes_validate.utils
+    if utils.major_minor(desired_version) > utils.latest_version():
+        raise kubernetes_validate.VersionNotSupportedError(version=utils.major_minor(desired_version))
+    version = [v for v in utils.all_versions()
+               if utils.major_minor(v) <= utils.major_minor(desired_version)][-1]
+    return f"v{version}-local-strict", version
+
+
+@functools.cache
+def _validator(desired_version: str, kind: str, api_version: str) -> Any:
+    """One compiled validator per (version, kind, apiVersion), built exactly as the library builds it per call
+    (the schema file for the kind, the definitions as a referencing registry, Draft 2020-12)."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    utils = kubernetes_validate.utils
+    schema_dir, _ = _schema_dir(desired_version)
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json",
+                                       desired_version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(version=utils.major_minor(desired_version), kind=kind,
+                                                      api_version=api_version) from None
+    definitions = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", desired_version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def validate_one(manifest: dict[str, Any], desired_version: str) -> None:
+    """kubernetes_validate.validate(manifest, desired_version, strict=True), with the validator reused."""
+    import jsonschema
+
+    validator = _validator(desired_version, manifest["kind"], manifest["apiVersion"])
+    try:
+        validator.validate(manifest)
+    except jsonschema.ValidationError as exc:
+        raise kubernetes_validate.ValidationError(exc, version=kubernetes_validate.utils.major_minor(
+            _schema_dir(desired_version)[1])) from None
 
 
 def validate_manifests(manifests: dict[str, dict[str, Any]], kubernetes_version: str) -> None:
@@ -36,7 +78,7 @@ def validate_manifests(manifests: dict[str, dict[str, Any]], kubernetes_version:
         if is_custom(manifest):
             continue
         try:
-            kubernetes_validate.validate(manifest, version, strict=True)
+            validate_one(manifest, version)
         except kubernetes_validate.ValidationError as exc:
             where = "/".join(str(p) for p in exc.path) or "(top)"
             failures.append(f"{path}: {where}: {exc.message}")

@@ -70,7 +70,12 @@ def manifest_path(manifest: dict[str, Any], patch: bool) -> str:
     return f"manifests/{namespace}/{manifest['kind'].lower()}-{meta['name']}{suffix}"
 
 
-class _ReviewDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it (it does on every platform PyPI ships wheels for): the same representers,
+# byte-identical output (tests/render/test_yaml_dumper.py compares both on every shipped render), ~5x faster.
+_BASE_DUMPER: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _ReviewDumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
     """Multi-line strings (embedded configs, scripts) as literal blocks, so reviewers read them as written."""
 
 

@@ -8,7 +8,9 @@ change to a profile, a template, a component or the chart catalog all show up. T
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -76,3 +78,55 @@ def render_revision(root: Path, revision: str | None, render_args: list[str], ou
             message = (done.stderr or done.stdout).strip()
             raise ConfigError.one(f"render at {where}", "", " ".join(render_args),
                                   f"a profile or stack that renders there; it said: {message[-600:]}")
+
+
+# What a committed revision's render depends on besides its own tree: the interpreter and the libraries that
+# shape the output (the mocks, the provider SDKs' input names, validation, YAML). All go into the cache key.
+RENDER_LIBRARIES = ("pulumi", "pulumi-kubernetes", "pulumi-aws", "pulumi-random", "pulumi-command", "pyyaml",
+                    "kubernetes-validate", "jinja2", "pydantic")
+
+
+def cache_dir() -> Path:
+    """Where renders of committed revisions are kept: $MLCLUSTER_CACHE, else ~/.cache/mlcluster/renders."""
+    configured = os.environ.get("MLCLUSTER_CACHE")
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base if configured else base / "mlcluster" / "renders"
+
+
+def cache_key(root: Path, revision: str, render_args: list[str]) -> str:
+    """Content-addressed: the revision's tree hash (not its name: a moved branch is another key), the render
+    arguments, the Python version and the versions of the libraries that shape a render."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "-"
+
+    tree = git(root, "rev-parse", f"{revision}^{{tree}}")
+    material = {"tree": tree, "args": render_args, "python": sys.version,
+                "libraries": {name: installed(name) for name in RENDER_LIBRARIES}}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def render_revision_cached(root: Path, revision: str | None, render_args: list[str], out: Path) -> bool:
+    """render_revision, reusing a committed revision's earlier render (True when it did). The working tree is
+    always rendered. Entries are written whole (a temporary folder renamed into place), so concurrent runs may
+    share the cache and a half-written entry is never read."""
+    if revision is None:
+        render_revision(root, revision, render_args, out)
+        return False
+    entry = cache_dir() / cache_key(root, revision, render_args)
+    if (entry / "resources.json").is_file():
+        shutil.copytree(entry, out)
+        return True
+    render_revision(root, revision, render_args, out)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        shutil.copytree(out, staging, dirs_exist_ok=True)
+        os.replace(staging, entry)
+    except OSError:  # another run stored it first: theirs is the same content
+        shutil.rmtree(staging, ignore_errors=True)
+    return False

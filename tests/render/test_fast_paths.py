@@ -1,0 +1,120 @@
+"""Issue 18: the fast paths give the same answers as the slow ones (byte-identical YAML, the same validation
+verdicts, a cached render equal to a fresh one), and commands that run no program import no provider SDK.
+Speed itself is measured by bench/, never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from mlcluster.render import writer
+from mlcluster.render.kubevalidate import _cache_schemas, validate_one
+from mlcluster.review.revisions import cache_key, render_revision_cached
+from tests.conftest import ROOT
+from tests.render.test_render import RENDERS, get
+
+
+def documents(kind, name):
+    rendered = get(kind, name)
+    return {path: text for path, text in rendered.files.items() if path.endswith(".yaml")}
+
+
+@pytest.mark.parametrize(("kind", "name"), RENDERS)
+def test_libyaml_dumper_writes_the_same_bytes_as_the_pure_python_one(kind, name):
+    """The writer dumps with libyaml's emitter (yaml.CSafeDumper) and our representers; the pure-Python
+    SafeDumper with the same representers must produce every file byte for byte."""
+    assert writer._ReviewDumper.__mro__[1] is yaml.CSafeDumper
+
+    class Pure(yaml.SafeDumper):
+        pass
+
+    Pure.add_representer(str, writer._str)
+    for path, text in documents(kind, name).items():
+        data = yaml.safe_load(text)
+        pure = yaml.dump(data, Dumper=Pure, sort_keys=True, default_flow_style=False, allow_unicode=True,
+                         width=100)
+        assert writer._dump_yaml(data) == pure, path
+
+
+def test_reused_validators_give_the_librarys_verdicts():
+    """validate_one reuses one compiled validator per kind; kubernetes_validate.validate builds one per call.
+    Same verdict on every built-in object of a render, and on broken ones."""
+    _cache_schemas()
+    rendered = get("profile", "aws-gpu")
+    manifests = [yaml.safe_load(t) for p, t in rendered.files.items() if p.startswith("manifests/")]
+    builtin = [m for m in manifests if m["apiVersion"] in ("v1", "apps/v1", "rbac.authorization.k8s.io/v1",
+                                                           "networking.k8s.io/v1", "batch/v1")]
+    assert len(builtin) > 20
+    broken = []
+    for manifest in builtin[:10]:
+        bad = yaml.safe_load(yaml.safe_dump(manifest))
+        bad["metadata"]["unknownField"] = 1  # strict: unknown fields are errors
+        broken.append(bad)
+    for manifest in builtin + broken:
+        def verdict(check, m=manifest):
+            try:
+                check(m, "1.35.0")
+                return "ok"
+            except kubernetes_validate.ValidationError as exc:
+                return exc.message
+
+        library = verdict(lambda m, v: kubernetes_validate.validate(m, v, strict=True))
+        assert verdict(validate_one) == library
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    from mlcluster.review.revisions import export
+
+    repo = tmp_path_factory.mktemp("cache") / "repo"
+    export(ROOT, None, repo)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org",
+                               *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    return repo, git
+
+
+def test_a_cached_render_is_the_fresh_render_and_keys_follow_content(repository, tmp_path, monkeypatch):
+    repo, git = repository
+    monkeypatch.setenv("MLCLUSTER_CACHE", str(tmp_path / "cache"))
+    args = ["--profile", "local"]
+    assert render_revision_cached(repo, "main", args, tmp_path / "first") is False  # rendered and stored
+    assert render_revision_cached(repo, "main", args, tmp_path / "second") is True  # reused
+    files = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(tmp_path / "second") for p in (tmp_path / "second").rglob("*")
+                                     if p.is_file())
+    assert all((tmp_path / "first" / f).read_bytes() == (tmp_path / "second" / f).read_bytes() for f in files)
+    # The key is the content: a new commit with another tree is another entry; the same tree is the same one.
+    base = cache_key(repo, "main", args)
+    assert cache_key(repo, "main", ["--profile", "aws-gpu"]) != base
+    git("commit", "-q", "--allow-empty", "-m", "same tree")
+    assert cache_key(repo, "main", args) == base
+    (repo / "profiles" / "local.yaml").write_text((repo / "profiles" / "local.yaml").read_text() + "\n# note\n")
+    git("commit", "-qam", "another tree")
+    assert cache_key(repo, "main", args) != base
+    # The working tree is never cached: it can change under the same name.
+    assert render_revision_cached(repo, None, args, tmp_path / "work") is False
+
+
+@pytest.mark.parametrize("argv", [["validate", "profiles/aws-gpu.yaml"], ["validate", "stacks/Pulumi.prod.yaml"],
+                                  ["--help"]])
+def test_commands_that_run_no_program_import_no_provider_sdk(argv):
+    code = ("import sys\nfrom mlcluster.cli import app\nsys.argv = ['mlcluster', *sys.argv[1:]]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            # provider packages load their typed submodules lazily: only executed ones cost time
+            "heavy = [m for m, v in sys.modules.items() if type(v).__name__ == 'module' and m in ("
+            "'pulumi_aws.eks', 'pulumi_aws.ec2', 'pulumi_aws.iam', 'pulumi_kubernetes.core.v1', "
+            "'pulumi_kubernetes.apps.v1', 'pulumi_command.remote', 'kubernetes_validate', "
+            "'mlcluster.render.engine', 'mlcluster.render.writer')]\n"
+            "print('HEAVY', heavy)\n")
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "HEAVY []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
