@@ -23,6 +23,7 @@ POOL_LABEL = "mlcluster.io/pool"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 EFA_LABEL = "vpc.amazonaws.com/efa.present"  # the EFA device plugin runs where this is "true"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"  # the interfaces it offers pods
 
 # Host-level agents (node-exporter now; GPU device plugin / operator later) need host namespaces and
 # host paths. They share this one namespace, the only one labelled Pod Security `privileged`.

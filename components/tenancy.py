@@ -20,7 +20,7 @@ import pulumi
 from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
 from mlcluster.components.aws.iam import ServiceAccountRole, bucket_prefix_role
-from mlcluster.components.cluster import ClusterHandle
+from mlcluster.components.cluster import EFA_RESOURCE, ClusterHandle
 from mlcluster.components.team_roles import LEAD_ROLE, MEMBER_ROLE
 from mlcluster.profiles.model import Team, Tenancy, Tier
 
@@ -160,7 +160,7 @@ def resource_quota(team: Team, ns: str, gpu_reach: dict[str, int], efa: int = 0)
             "count/jobs.batch": str(quota.jobs), **OBJECT_COUNTS,
             # Extended resources are quota'd by requests only (kubernetes.io/docs/concepts/policy/resource-quotas
             # "Resource quota for extended resources"); 0 where the team reaches no EFA node.
-            "requests.vpc.amazonaws.com/efa": str(efa)}
+            f"requests.{EFA_RESOURCE}": str(efa)}
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": objects.metadata("team-quota", ns),
             "spec": {"hard": hard}}
 

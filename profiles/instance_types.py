@@ -50,6 +50,12 @@ GPU_INSTANCES: dict[str, GpuInstance] = {
 }
 
 
+def efa_interfaces(instance_types: list[str]) -> int:
+    """EFA interfaces every node of a pool of these types takes (the launch template attaches them, the device
+    plugin offers them, quotas count them): the smallest count among the types, 0 when one has no EFA."""
+    return min((GPU_INSTANCES[t].efa_interfaces if t in GPU_INSTANCES else 0 for t in instance_types), default=0)
+
+
 def is_arm(instance_type: str) -> bool:
     """Graviton families carry a `g` after the generation digit (m7g, c8g, r7gd, g5g)."""
     family = instance_type.split(".")[0]

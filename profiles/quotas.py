@@ -156,17 +156,17 @@ def efa_reach(profile: ProfileBase, team: Team) -> int:
     pods could take every interface of the EFA pools, GPUs or not, and stall the others' multi-node jobs."""
     from math import ceil
 
-    from mlcluster.profiles.instance_types import GPU_INSTANCES
+    from mlcluster.profiles.instance_types import efa_interfaces
 
     shares = nominal(profile)[team.name]
     total = 0
     for flavor in flavors(profile):
         pool = pool_of(profile, flavor.pool)
-        instance = GPU_INSTANCES.get(pool.instance_types[0]) if pool.instance_types else None
-        if not flavor.whole or not pool.efa or instance is None or not instance.efa:
+        per_node = efa_interfaces(pool.instance_types)
+        if not flavor.whole or not pool.efa or not per_node:
             continue
         gpus = flavor.capacity if borrowing(profile) else shares.get(flavor.pool, 0)
-        total += ceil(gpus / flavor.per_node) * instance.efa_interfaces
+        total += ceil(gpus / flavor.per_node) * per_node
     return total
 
 

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
-from mlcluster.components.cluster import GPU_COUNT_LABEL, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
+from mlcluster.components.cluster import EFA_RESOURCE, GPU_COUNT_LABEL, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
 from mlcluster.components.tenancy import team_namespace
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase, Team
@@ -42,7 +42,7 @@ PRIORITIES = {  # WorkloadPriorityClass name → (value, description)
 }
 # Requested, but not queue quota (Kueue would otherwise refuse workloads asking for a resource no resource group
 # covers): EFA interfaces come with the node; scratch space is bounded by the namespace's ResourceQuota.
-UNQUOTED_RESOURCES = ("vpc.amazonaws.com/efa", "ephemeral-storage")
+UNQUOTED_RESOURCES = (EFA_RESOURCE, "ephemeral-storage")
 FRAMEWORKS = ["batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob", "ray.io/rayjob",
               "ray.io/raycluster", "ray.io/rayservice", "pod", "deployment", "statefulset"]
 

@@ -14,7 +14,6 @@ from mlcluster.components.cluster import EFA_LABEL, GPU_TAINT_KEY
 NAME = "aws-efa-k8s-device-plugin"
 NAMESPACE = "kube-system"
 VERSION = "v0.5.8"
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
 
 
 def image(region: str) -> str:

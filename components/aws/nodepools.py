@@ -12,11 +12,10 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from mlcluster.components.cluster import GPU_RESOURCE, PoolFacts
-from mlcluster.profiles.instance_types import GPU_INSTANCES, is_arm
+from mlcluster.components.cluster import EFA_RESOURCE, GPU_RESOURCE, PoolFacts
+from mlcluster.profiles.instance_types import efa_interfaces, is_arm
 from mlcluster.profiles.model import NodePool
 
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
 NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT", "capacity-block": "CAPACITY_BLOCK"}
 
@@ -42,12 +41,6 @@ def update_config(pool: NodePool) -> dict[str, object]:
     return {"max_unavailable_percentage": 33}
 
 
-def efa_interfaces(pool: NodePool) -> int:
-    """EFA interfaces a node of the pool takes: one per network card, from the instance table (the smallest of
-    the pool's types, so every type can take them)."""
-    return min(GPU_INSTANCES[t].efa_interfaces for t in pool.instance_types)
-
-
 def network_interfaces(pool: NodePool, security_groups: list[pulumi.Input[str]],
                        efa_group: pulumi.Input[str]) -> list[dict[str, object]]:
     """One EFA interface per network card (EC2 User Guide, "Maximize network bandwidth on Amazon EC2 instances with
@@ -56,7 +49,7 @@ def network_interfaces(pool: NodePool, security_groups: list[pulumi.Input[str]],
     1 of their card. Each carries the EFA security group; the primary also the cluster's."""
     return [{"network_card_index": card, "device_index": 0 if card == 0 else 1, "interface_type": "efa",
              "security_groups": [*security_groups, efa_group] if card == 0 else [efa_group],
-             "delete_on_termination": "true"} for card in range(efa_interfaces(pool))]
+             "delete_on_termination": "true"} for card in range(efa_interfaces(pool.instance_types))]
 
 
 def node_template_tags(pool: NodePool) -> dict[str, str]:
@@ -70,7 +63,7 @@ def node_template_tags(pool: NodePool) -> dict[str, str]:
     if pool.gpu is not None:
         tags[f"{NODE_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(pool.gpu.count)
     if pool.efa:
-        tags[f"{NODE_TEMPLATE}/resources/{EFA_RESOURCE}"] = str(efa_interfaces(pool))
+        tags[f"{NODE_TEMPLATE}/resources/{EFA_RESOURCE}"] = str(efa_interfaces(pool.instance_types))
     return tags
 
 
