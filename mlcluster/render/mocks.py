@@ -26,22 +26,33 @@ def fake_secret(name: str) -> str:
     return "mock-" + hashlib.sha256(name.encode()).hexdigest()[:27]
 
 
-def _azs(args: dict[str, Any]) -> dict[str, Any]:
-    region = args.get("region") or DEFAULT_REGION
+def _azs(args: dict[str, Any], mocks: PlatformMocks) -> dict[str, Any]:
+    region = args.get("region") or mocks.region()
     short = "".join(part[0] if not part.isdigit() else part for part in region.split("-"))  # eu-west-1 → ew1
     names = [f"{region}{suffix}" for suffix in "abc"]
     return {"id": region, "names": names, "zoneIds": [f"{short}-az{i}" for i in (1, 2, 4)],
             "groupNames": [region] * 3, "state": "available"}
 
 
-# Data sources (invokes) by token → their answer given the call's args. Answers use wire (camelCase)
-# names and carry every required field. Substrates that call data sources add their answers here.
+def _caller(args: dict[str, Any], mocks: PlatformMocks) -> dict[str, Any]:
+    """Who runs `pulumi up` cannot be known offline: the render runs as the last listed admin principal (the
+    deployer, by the convention the shipped stacks follow), so the caller check passes exactly when the profile
+    lists an admin at all; the check itself is tested against real caller ARNs."""
+    from mlcluster.components.aws.preflight import principal_of
+
+    principals = list(getattr(mocks.profile().substrate, "admin_principals", []) or [])
+    account, _, role = principal_of(principals[-1]) if principals else (ACCOUNT_ID, "role", "mlcluster-render")
+    return {"accountId": account, "arn": f"arn:aws:sts::{account}:assumed-role/{role}/render", "id": account,
+            "userId": "AROAEXAMPLEEXAMPLE:render"}
+
+
+# Data sources (invokes) by token → their answer: a dict, or a function of the call's args and the mocks (which
+# know the stack's profile). Answers use wire (camelCase) names and carry every required field. Substrates that
+# call data sources add their answers here.
 DATA_SOURCES: dict[str, Any] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": {
-        "accountId": ACCOUNT_ID, "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mlcluster-render/render",
-        "id": ACCOUNT_ID, "userId": "AROAEXAMPLEEXAMPLE:render"},
+    "aws:index/getCallerIdentity:getCallerIdentity": _caller,
     # EKS names a default add-on version per Kubernetes minor; the stand-in says which minor it is for.
-    "aws:eks/getAddonVersion:getAddonVersion": lambda args: {
+    "aws:eks/getAddonVersion:getAddonVersion": lambda args, _: {
         "id": args["addonName"], "addonName": args["addonName"], "kubernetesVersion": args["kubernetesVersion"],
         "mostRecent": bool(args.get("mostRecent")),
         "version": f"v0.0.0-default-for-{args['kubernetesVersion']}-eksbuild.1"},
@@ -97,35 +108,24 @@ def _aws_state(typ: str, name: str, inputs: dict[str, Any], region: str = DEFAUL
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
-    """Offline answers. Who runs `pulumi up` cannot be known offline: the render runs as the last listed admin
-    principal (the deployer, by the convention the shipped stacks follow), so the caller check passes exactly
-    when the profile lists an admin at all; the check itself is tested against real caller ARNs."""
+    """Offline answers, true to the stack: its region, its admins."""
 
     def __init__(self, sets: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.sets = sets
-        self.profile: Any = None  # the effective profile, read from the stack config on first need
+        self._effective: Any = None  # the effective profile, read from the stack config on first need
 
-    def _profile(self) -> Any:
-        if self.profile is None:
+    def profile(self) -> Any:
+        if self._effective is None:
             from mlcluster.program import effective_profile
             from mlcluster.stackconfig import StackSettings
 
-            self.profile = effective_profile(StackSettings.from_pulumi_config(), self.sets)
-        return self.profile
+            self._effective = effective_profile(StackSettings.from_pulumi_config(), self.sets)
+        return self._effective
 
-    def _region(self) -> str:
+    def region(self) -> str:
         """12.10: answers are in the stack's region, so an eu-west-1 render shows eu-west-1 zones and ARNs."""
-        return getattr(self._profile().substrate, "region", None) or DEFAULT_REGION
-
-    def _caller(self) -> dict[str, Any]:
-        profile = self._profile()
-        principals = list(getattr(profile.substrate, "admin_principals", []) or [])
-        answer = dict(DATA_SOURCES["aws:index/getCallerIdentity:getCallerIdentity"])
-        if principals:
-            account, role = principals[-1].split(":")[4], principals[-1].rsplit("/", 1)[-1]
-            answer.update(accountId=account, arn=f"arn:aws:sts::{account}:assumed-role/{role}/render")
-        return answer
+        return getattr(self.profile().substrate, "region", None) or DEFAULT_REGION
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
@@ -135,16 +135,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif args.typ == "random:index/randomId:RandomId":
             state["hex"] = _digest(args.name, 2 * int(args.inputs.get("byteLength", 4)))
         elif args.typ.startswith("aws:") and args.custom:
-            state = {**state, **_aws_state(args.typ, args.name, args.inputs, self._region())}
+            state = {**state, **_aws_state(args.typ, args.name, args.inputs, self.region())}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return self._caller()
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return _azs({**args.args, "region": args.args.get("region") or self._region()})
         answer = DATA_SOURCES.get(args.token)
         if answer is None:
             raise KeyError(f"render has no illustrative answer for data source {args.token}; "
                            "add one to mlcluster/render/mocks.py")
-        return answer(args.args) if callable(answer) else answer
+        return answer(args.args, self) if callable(answer) else answer
