@@ -18,6 +18,7 @@ from mlcluster.profiles.model import AddonSettings, ProfileBase
 
 NFS_PROVISIONER = "mlcluster.io/nfs"
 LONGHORN_NAMESPACE = "longhorn-system"
+NFS_NAMESPACE = "storage"  # the NFS provisioner's
 PROVISIONERS = {"local-path": "rancher.io/local-path", "nfs": NFS_PROVISIONER, "longhorn": "driver.longhorn.io"}
 DEFAULT_CLASS = {"local-path": "local-path", "nfs": "nfs", "longhorn": "longhorn"}
 
@@ -79,8 +80,8 @@ class Storage(Addon):
         settings: StorageSettings = self.settings  # type: ignore[assignment]
         deps: list[Any] = []
         if settings.provider == "nfs":
-            ns = self.namespace("storage")
-            deps.append(self.helm_release("nfs", "nfs-subdir-external-provisioner", "storage",
+            ns = self.namespace(NFS_NAMESPACE)
+            deps.append(self.helm_release("nfs", "nfs-subdir-external-provisioner", NFS_NAMESPACE,
                                           self.values(provisioner=NFS_PROVISIONER), depends_on=[ns]))
         elif settings.provider == "longhorn":
             # Longhorn is installed and documented only in longhorn-system (chart/README.md at v1.12.1); its

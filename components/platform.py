@@ -65,11 +65,11 @@ class Platform(pulumi.ComponentResource):
         classes = {key: registry()[key] for key in keys}
         cluster: ClusterHandle = cluster_component.handle
         for key, cls in classes.items():  # a storage add-on's classes replace the substrate's
-            provided = cls.storage_classes(settings_of(profile, key))  # type: ignore[arg-type]
+            settings = settings_of(profile, key)
+            provided = cls.storage_classes(settings)  # type: ignore[arg-type]
             if provided:
                 cluster = dataclasses.replace(cluster, storage_class=provided[0], user_data_storage_class=provided[1],
-                                              portable_storage_class=cls.portable_storage_class(
-                                                  settings_of(profile, key)))  # type: ignore[arg-type]
+                                              portable_storage_class=cls.portable_storage_class(settings))  # type: ignore[arg-type]
         self.cluster = cluster
         # Everything on the cluster waits for it to be usable (nodes, CSI driver, storage classes), so a
         # `pulumi destroy` removes workloads, and the load balancers and volumes they own, before the nodes.

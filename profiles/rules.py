@@ -248,14 +248,19 @@ def physical_gpus(profile: ProfileBase) -> int:
     return sum(pool.max * pool.gpu.count for pool in profile.node_pools if pool.gpu is not None)
 
 
-# Namespaces the platform or Kubernetes own outside any add-on's `namespace` setting: nothing else may claim them.
-RESERVED_NAMESPACES = {
-    "default": "Kubernetes' default namespace", "kube-system": "Kubernetes' own", "kube-public": "Kubernetes' own",
-    "kube-node-lease": "Kubernetes' own", "node-agents": "the privileged node-agent namespace",
-    "longhorn-system": "Longhorn's (privileged)", "karpenter": "Karpenter's", "storage": "the NFS provisioner's",
-    "external-secrets": "the secrets backend's", "vault": "the secrets backend's", "sealed-secrets": "the secrets "
-    "backend's",
-}
+def reserved_namespaces() -> dict[str, str]:
+    """Namespaces Kubernetes or the platform own outside any add-on's `namespace` setting, with their owner, from
+    the constants the components use: nothing else may claim them."""
+    from mlcluster.addons.secrets import NAMESPACES as SECRETS_NAMESPACES
+    from mlcluster.addons.storage import LONGHORN_NAMESPACE, NFS_NAMESPACE
+    from mlcluster.components.aws.karpenter import NAMESPACE as KARPENTER_NAMESPACE
+    from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
+
+    return {"default": "Kubernetes' default namespace",
+            **{ns: "Kubernetes' own" for ns in ("kube-system", "kube-public", "kube-node-lease")},
+            NODE_AGENTS_NAMESPACE: "the privileged node-agent namespace", LONGHORN_NAMESPACE: "Longhorn's (privileged)",
+            NFS_NAMESPACE: "the NFS provisioner's", KARPENTER_NAMESPACE: "Karpenter's",
+            **{ns: "the secrets backend's" for ns in SECRETS_NAMESPACES.values()}}
 # NodeRestriction lets a kubelet set labels under kubernetes.io / k8s.io only in these (kubernetes.io docs,
 # "Admission Controllers Reference", NodeRestriction); the others are the system's own (hostname, zone...).
 NODE_LABEL_PREFIXES_ALLOWED = ("node.kubernetes.io/", "kubelet.kubernetes.io/")
@@ -265,23 +270,24 @@ def _namespaces(profile: ProfileBase) -> Iterator[Finding]:
     """One owner per namespace: two add-ons (or an add-on and a team) in one namespace overwrite each other's
     Namespace object, Pod Security labels and NetworkPolicies, and an add-on in kube-system relabels it."""
     from mlcluster.addons import enabled_addons, registry, settings_of
+    from mlcluster.components.tenancy import team_namespace
 
+    reserved = reserved_namespaces()
     claimed: dict[str, str] = {}
     for key in enabled_addons(profile):
         addon = registry()[key]
         for ns in addon.namespaces(settings_of(profile, key)):  # type: ignore[arg-type]
             at: Path_ = (addon.section, key, "namespace")
-            if ns in RESERVED_NAMESPACES:
-                yield (at, ns, f"`{ns}` is {RESERVED_NAMESPACES[ns]}; give {key} a namespace of its own")
+            if ns in reserved:
+                yield (at, ns, f"`{ns}` is {reserved[ns]}; give {key} a namespace of its own")
             elif ns in claimed:
                 yield (at, ns, f"`{ns}` is already {claimed[ns]}'s: two add-ons in one namespace overwrite each "
                        "other's namespace labels and network policies; pick another")
             else:
                 claimed[ns] = f"add-on {key}"
-    prefix = profile.tenancy.namespace_prefix
     for i, team in enumerate(profile.teams):
-        ns = f"{prefix}{team.name}"
-        owner = RESERVED_NAMESPACES.get(ns) or claimed.get(ns)
+        ns = team_namespace(team, profile.tenancy)
+        owner = reserved.get(ns) or claimed.get(ns)
         if owner:
             yield (("teams", i, "name"), team.name, f"its namespace `{ns}` (tenancy.namespace_prefix + name) is "
                    f"{owner}'s; rename the team or change the prefix")

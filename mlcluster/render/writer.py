@@ -71,7 +71,7 @@ def manifest_path(manifest: dict[str, Any], patch: bool) -> str:
 
 
 # libyaml's emitter when PyYAML has it (it does on every platform PyPI ships wheels for): the same representers,
-# byte-identical output (tests/render/test_yaml_dumper.py compares both on every shipped render), ~5x faster.
+# byte-identical output (tests/render/test_fast_paths.py compares both on every shipped render), ~5x faster.
 _BASE_DUMPER: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

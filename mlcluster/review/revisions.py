@@ -88,9 +88,9 @@ RENDER_LIBRARIES = ("pulumi", "pulumi-kubernetes", "pulumi-aws", "pulumi-random"
 
 def cache_dir() -> Path:
     """Where renders of committed revisions are kept: $MLCLUSTER_CACHE, else ~/.cache/mlcluster/renders."""
-    configured = os.environ.get("MLCLUSTER_CACHE")
-    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base if configured else base / "mlcluster" / "renders"
+    if configured := os.environ.get("MLCLUSTER_CACHE"):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlcluster" / "renders"
 
 
 def cache_key(root: Path, revision: str, render_args: list[str]) -> str:

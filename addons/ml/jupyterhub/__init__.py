@@ -198,9 +198,11 @@ class JupyterHub(Addon):
             return [(("substrate", "efs"), False, "JupyterHub's home volumes must follow users to any pool and "
                      "zone; EBS volumes stay in one availability zone (EFA pools sit in one): turn on substrate.efs "
                      "(home volumes on EFS)")]
+        from mlcluster.addons.storage import Storage
+
         storage = getattr(profile.addons, "storage", None)
         if substrate.kind == "baremetal" and (storage is None or not storage.enabled
-                                              or storage.provider == "local-path"):
+                                              or Storage.portable_storage_class(storage) is None):
             return [(("addons", "storage", "provider"), getattr(storage, "provider", None), "JupyterHub's home "
                      "volumes must follow users to any node; local-path volumes stay on the node that made them: "
                      "use longhorn (replicated) or nfs")]
