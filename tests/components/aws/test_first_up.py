@@ -13,6 +13,7 @@ import yaml
 
 from mlcluster.components.aws import eks
 from mlcluster.errors import ConfigError
+from mlcluster.policy.aws import ACCOUNT_WIDE_NAMES
 from mlcluster.profiles.effective import load_profile
 from mlcluster.render import render
 from mlcluster.semantics.netpol import Address, Network, Pod
@@ -211,16 +212,10 @@ def test_karpenter_controller_policy_matches_the_pinned_reference():
 
 # --- 13.8 / 13.9: names unique per stack, and free again after a destroy -----------------------------------
 
-NAMED = {  # account/region-wide names: two stacks must never share one
-    "aws:cloudwatch/logGroup:LogGroup": "name", "aws:eks/cluster:Cluster": "name", "aws:kms/alias:Alias": "name",
-    "aws:rds/instance:Instance": "identifier", "aws:secretsmanager/secret:Secret": "namePrefix",
-    "aws:s3/bucket:Bucket": "bucketPrefix", "aws:sqs/queue:Queue": "name",
-}
-
-
 def physical_names(rendered):
+    """Every account/region-wide name (the guardrail names-scoped-to-stack's table of types and fields)."""
     return {(r["type"], r["inputs"][field]) for r in records(rendered)
-            for t, field in NAMED.items() if r["type"] == t and field in r["inputs"]}
+            for field in ACCOUNT_WIDE_NAMES.get(r["type"], ()) if field in r["inputs"]}
 
 
 def test_two_stacks_in_one_account_share_no_name(tmp_path):
