@@ -58,8 +58,8 @@ def node_config(host: Host, pool: NodePool, inventory: Inventory, substrate: Bar
         "node-ip": host.address,
         "node-label": [f"{k}={v}" for k, v in sorted(labels.items())],
     }
-    if node_taints(pool):  # at registration, so no pod lands before the taint; later changes: node-config
-        config["node-taint"] = node_taints(pool)
+    if taints := node_taints(pool):  # at registration, so no pod lands before the taint; later: node-config
+        config["node-taint"] = taints
     if host.driver is not None:
         # The distribution still owns containerd's config; this only makes the nvidia runtime it detected the
         # default on GPU hosts, so GPU pods (and the device plugin) need no runtimeClassName.
@@ -154,7 +154,7 @@ def firewall_rules(inventory: Inventory) -> list[dict[str, str]]:
             if port == "22" or source in inventory.networks]
 
 
-def host_packages(host: Host, storage: str | None, inventory: Inventory) -> tuple[list[str], bool]:
+def host_packages(storage: str | None, inventory: Inventory) -> tuple[list[str], bool]:
     """Packages the host needs for the storage provider (Longhorn: open-iscsi, nfs-common; NFS: nfs-common) and
     the firewall; and whether multipathd must leave Longhorn's devices alone."""
     packages = []
@@ -182,7 +182,7 @@ def install_script(host: Host, pool: NodePool, inventory: Inventory, substrate: 
     if host.role == "server" and substrate.kube_vip and len(inventory.servers) > 1:
         vip = _yaml(kube_vip_manifest(inventory, substrate))
     static_dir = f"/var/lib/rancher/{substrate.distribution}/agent/pod-manifests"
-    packages, multipath = host_packages(host, storage, inventory)
+    packages, multipath = host_packages(storage, inventory)
     context = _context(substrate, host, first=first,
                        config_yaml=_yaml(node_config(host, pool, inventory, substrate, first)),
                        registries_yaml=registries(substrate), kube_vip_manifest=vip,
