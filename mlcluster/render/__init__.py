@@ -160,7 +160,8 @@ def render(profile: str | None = None, stack: str | None = None, sets: tuple[str
     progress("running the Pulumi program under mocks")
     from mlcluster.render import engine, writer
 
-    result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets, inventory_lines)
-    _check_override_targets(result, layers)
-    files = writer.build_tree(result, notes, progress)
+    with engine.cyclic_gc_paused():
+        result = engine.run(name if stack else "render", config, secret_keys, source, lines, sets, inventory_lines)
+        _check_override_targets(result, layers)
+        files = writer.build_tree(result, notes, progress)
     return Rendered(name=name, result=result, files=files)

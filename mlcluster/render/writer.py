@@ -59,10 +59,6 @@ def is_kubernetes_object(reg: Registration) -> bool:
     return reg.custom and reg.type.startswith("kubernetes:") and reg.type != HELM_RELEASE
 
 
-def manifest_of(reg: Registration) -> dict[str, Any]:
-    return clean(reg.inputs)
-
-
 def manifest_path(manifest: dict[str, Any], patch: bool) -> str:
     meta = manifest.get("metadata", {})
     namespace = meta.get("namespace") or "_cluster"
@@ -108,6 +104,7 @@ def build_tree(result: RenderResult, header_notes: list[str],
     """Every file of the render tree, path → content. Raises RenderError on invalid objects."""
     files: dict[str, str] = {}
     records = resource_records(result)
+    cleaned = {record["urn"]: record["inputs"] for record in records}  # each resource's inputs, cleaned once
     files["resources.json"] = json.dumps(
         {"project": "mlcluster", "stack": result.stack, "profile": result.profile.name, "resources": records,
          "policy": result.profile.policy.model_dump(mode="json")},
@@ -117,7 +114,7 @@ def build_tree(result: RenderResult, header_notes: list[str],
     manifests: dict[str, dict[str, Any]] = {}
     for reg in result.resources:
         if is_kubernetes_object(reg):
-            manifest = manifest_of(reg)
+            manifest = cleaned[reg.urn]
             path = manifest_path(manifest, reg.type.endswith("Patch"))
             if path in manifests:
                 raise ValueError(f"two objects render to {path}")
@@ -134,7 +131,7 @@ def build_tree(result: RenderResult, header_notes: list[str],
     releases = []
     for reg in result.resources:
         if reg.type == HELM_RELEASE:
-            inputs = clean(reg.inputs)
+            inputs = cleaned[reg.urn]
             release = {
                 "release": inputs.get("name", reg.name),
                 "chart": inputs["chart"],
@@ -149,7 +146,7 @@ def build_tree(result: RenderResult, header_notes: list[str],
     commands: list[dict[str, Any]] = []
     for reg in result.resources:
         if reg.type == REMOTE_COMMAND:
-            inputs = clean(reg.inputs)
+            inputs = cleaned[reg.urn]
             path = f"scripts/{reg.name}.sh"
             files[path] = inputs["create"]
             if inputs.get("delete"):  # what `pulumi destroy` runs on the host

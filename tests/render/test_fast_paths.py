@@ -118,3 +118,66 @@ def test_commands_that_run_no_program_import_no_provider_sdk(argv):
             "print('HEAVY', heavy)\n")
     run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert "HEAVY []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_a_render_runs_with_the_cyclic_collector_paused_and_restores_it(monkeypatch):
+    """Issue 18: with the collector on, its full collections walked every live object of the run again and again
+    (~40% of a 100-team render). The render pauses it while the program and the writer run, and leaves it as it
+    found it — on stays on, off stays off."""
+    import gc
+
+    from mlcluster.render import engine, render
+
+    seen = []
+    real_run = engine.run
+
+    def run(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "run", run)
+    assert gc.isenabled()
+    render(profile="local")
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        render(profile="local")
+    finally:
+        still_off = not gc.isenabled()
+        gc.enable()
+    assert still_off
+
+
+def test_each_registration_is_deserialized_once_and_the_mocks_forget_it_after_the_run(monkeypatch):
+    """The recording monitor reuses the inputs MockMonitor already deserialized (it deserialized every request a
+    second time), and the mocks' own copy of every resource's state is dropped when the run ends."""
+    from pulumi.runtime import rpc
+
+    from mlcluster.render import engine, render
+
+    calls, depth = [], [0]
+    real = rpc.deserialize_properties
+
+    def counting(*args, **kwargs):  # whole structs only, not the nested ones it recurses into
+        calls.append(depth[0] == 0)
+        depth[0] += 1
+        try:
+            return real(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    monitors = []
+    real_init = engine.RecordingMonitor.__init__
+
+    def init(self, mocks):
+        real_init(self, mocks)
+        monitors.append(self)
+
+    monkeypatch.setattr(rpc, "deserialize_properties", counting)
+    monkeypatch.setattr(engine.RecordingMonitor, "__init__", init)
+    rendered = render(profile="local")
+    registered = len(rendered.result.resources)
+    assert registered > 50
+    # One for the monitor, one for the SDK reading the answer back as outputs; the recording added a third.
+    assert sum(calls) < 2.5 * registered, (sum(calls), registered)
+    assert monitors[0].resources == {}

@@ -76,3 +76,55 @@ def test_http_only_redirects_and_acme_names_every_routed_host():
     names = yaml.safe_load(files["manifests/gateway/certificate-mlcluster-gateway-tls.yaml"])["spec"]["dnsNames"]
     assert not any(n.startswith("*") for n in names), "ACME's HTTP-01 cannot issue a wildcard"
     assert {"jupyter.ml.colo.example", "mlflow.ml.colo.example", "argo.ml.colo.example"} <= set(names)
+
+
+def _closure(found, urn, memo):
+    """The definition, written the slow way: everything `urn` waits for (dependencies, parent, transitively)."""
+    if urn not in memo:
+        memo[urn] = set()
+        record = found.get(urn)
+        direct = set(record.get("dependencies") or []) if record else set()
+        if record and record.get("parent") in found:
+            direct.add(record["parent"])
+        memo[urn] = direct.union(*(_closure(found, d, memo) for d in direct))
+    return memo[urn]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("profile", "local"), ("stack", "colo"), ("profile", "aws-gpu")])
+def test_waits_for_answers_what_the_transitive_closure_answers(kind, name):
+    """Graph walks forward from the resources asked about; it must agree with the closure of each resource."""
+    found = {r["urn"]: r for r in records(kind, name)}
+    graph, memo = Graph(list(found.values())), {}
+    namespaces = [u for u, r in found.items() if r["type"] == "kubernetes:core/v1:Namespace"]
+    releases = [u for u, r in found.items() if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    questions = [frozenset({u}) for u in namespaces + releases] + [frozenset(releases[:3])]
+    checked = 0
+    for urn in found:
+        for sources in questions:
+            assert graph.waits_for(urn, sources) == bool(sources & _closure(found, urn, memo)), (urn, sources)
+            checked += 1
+    assert checked > 1000
+
+
+def test_the_cross_reference_pass_needs_memory_per_resource_not_per_team_squared():
+    """Issue 18: the pass kept every resource's transitive closure; team resources wait for shared releases whose
+    closures grow with the team count, so at 300 teams it held ~210 MB (33 KB per resource; 3 KB at 10 teams,
+    6 KB at 40). Walking forward from the few resources asked about keeps it flat and small."""
+    import tracemalloc
+
+    from mlcluster.render import render
+
+    per_resource = {}
+    for teams in (10, 40):
+        team_list = [{"name": f"team{i:03d}", "members": [f"u{i}@example.com"], "quota": {"cpu": "4", "memory": "16Gi"}}
+                     for i in range(teams)]
+        rendered = render(profile="local", sets=(f"teams={json.dumps(team_list)}",))
+        found = json.loads(rendered.files["resources.json"])["resources"]
+        tracemalloc.start()
+        try:
+            assert cross_references(found) == []
+            per_resource[teams] = tracemalloc.get_traced_memory()[1] / len(found)
+        finally:
+            tracemalloc.stop()
+    assert per_resource[40] < 1500, per_resource
+    assert per_resource[40] < 1.25 * per_resource[10], per_resource
