@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pulumi
-
 from mlcluster.addons.catalog import chart as catalog_chart
 from mlcluster.components import helm
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
+from mlcluster.deferred import Component, pulumi
 from mlcluster.profiles.model import AddonSettings, ProfileBase, Team
 from mlcluster.stackconfig import StackSettings
 
@@ -29,7 +28,7 @@ def render_values(template: str, **context: Any) -> dict[str, Any]:
     return helm.render_values(_TEMPLATES / template, **context)
 
 
-class Addon(pulumi.ComponentResource):
+class Addon(Component):
     """Base class; see `addons/monitoring.py` for the shape of a real one."""
 
     key: ClassVar[str]  # profile key: `<section>.<key>`

@@ -10,11 +10,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-import pulumi_random as random
 from pydantic import Field
 
 from mlcluster.addons.base import Addon
+from mlcluster.deferred import pulumi, random
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
 
 CONFIG_SECRET = "seaweedfs-s3-config"

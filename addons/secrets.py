@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import pulumi
 from pydantic import Field
 
 from mlcluster.addons import registry, settings_of
@@ -23,6 +22,7 @@ from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.secrets import CLUSTER_STORE, SECRETS_MANAGER_PREFIX
+from mlcluster.deferred import pulumi
 from mlcluster.profiles.model import AddonSettings, ProfileBase
 
 Backend = Literal["external-secrets", "vault", "sealed-secrets"]

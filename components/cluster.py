@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pulumi
-import pulumi_kubernetes as k8s
-
+from mlcluster.deferred import k8s, pulumi
 from mlcluster.profiles.gpu_products import advertised_product, gpus_per_node
 from mlcluster.profiles.model import NodePool
 

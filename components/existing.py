@@ -7,16 +7,14 @@ left to pick up whatever kubeconfig happens to be active.
 
 from __future__ import annotations
 
-import pulumi
-import pulumi_kubernetes as k8s
-
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
 from mlcluster.components.existing_preflight import check_stack  # noqa: F401 (re-exported)
+from mlcluster.deferred import Component, k8s, pulumi
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
 
 
-class ExistingCluster(pulumi.ComponentResource):
+class ExistingCluster(Component):
     """Wraps the user's cluster in a `ClusterHandle`; creates only the Kubernetes provider."""
 
     def __init__(self, name: str, profile: ProfileBase, stack: StackSettings,

@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from mlcluster.addons.catalog import chart as catalog_chart
+from mlcluster.deferred import jinja2, k8s, pulumi
 
 
 def _environment(folder: Path) -> jinja2.Environment:

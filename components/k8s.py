@@ -11,8 +11,7 @@ import functools
 import re
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
+from mlcluster.deferred import CustomResource, k8s, pulumi
 
 MANAGED_BY_LABELS = {"app.kubernetes.io/part-of": "mlcluster"}
 
@@ -93,7 +92,7 @@ def apply(
     return CustomObject(logical_name, manifest, opts)
 
 
-class CustomObject(pulumi.CustomResource):
+class CustomObject(CustomResource):
     """An instance of a CRD with all its top-level fields (`apiextensions.CustomResource` only takes `spec`,
     but e.g. Kueue's WorkloadPriorityClass has `value` and `description` at the top)."""
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import pulumi
-
 from mlcluster.addons import enabled_addons, registry, settings_of
 from mlcluster.addons.base import Addon
 from mlcluster.addons.catalog import chart as catalog_chart
@@ -19,6 +17,7 @@ from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE, ClusterHandle
 from mlcluster.components.secrets import SecretDelivery
 from mlcluster.components.substrates import SUBSTRATES
 from mlcluster.components.tenancy import Reach, TeamSpace, team_namespace
+from mlcluster.deferred import Component, pulumi
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings
@@ -54,7 +53,7 @@ def team_reach(profile: ProfileBase, classes: dict[str, type[Addon]], cluster: C
     return Reach(tuple(reaching), tuple(sorted(doors)), (*cluster.private_cidrs, "169.254.0.0/16"), tuple(extra))
 
 
-class Platform(pulumi.ComponentResource):
+class Platform(Component):
     def __init__(self, name: str, profile: ProfileBase, stack: StackSettings,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:index:Platform", name, None, opts)

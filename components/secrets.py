@@ -15,11 +15,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import ClusterHandle
+from mlcluster.deferred import aws, pulumi
 
 CLUSTER_STORE = "aws-secrets-manager"
 SECRETS_MANAGER_PREFIX = "mlcluster/{stack}/"

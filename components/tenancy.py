@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
 from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
 from mlcluster.components.aws.iam import ServiceAccountRole, bucket_prefix_role
 from mlcluster.components.cluster import EFA_RESOURCE, ClusterHandle
 from mlcluster.components.team_roles import LEAD_ROLE, MEMBER_ROLE
+from mlcluster.deferred import Component, pulumi
 from mlcluster.profiles.model import Team, Tenancy, Tier
 
 WORKLOAD_SERVICE_ACCOUNT = "workload"
@@ -197,7 +196,7 @@ def default_service_account_patch(ns: str) -> dict[str, Any]:
             "metadata": {"name": "default", "namespace": ns}, "automountServiceAccountToken": False}
 
 
-class TeamSpace(pulumi.ComponentResource):
+class TeamSpace(Component):
     """One team's namespace and everything that fences it."""
 
     def __init__(self, team: Team, tenancy: Tenancy, cluster: ClusterHandle, reach: Reach,

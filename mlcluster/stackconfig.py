@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
-
+from mlcluster.deferred import pulumi
 from mlcluster.errors import ConfigError
 from mlcluster.yamlsource import Path_, load
 

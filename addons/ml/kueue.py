@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
 import yaml
 from pydantic import Field
 
@@ -28,6 +27,7 @@ from mlcluster.addons.base import Addon
 from mlcluster.components import k8s as objects
 from mlcluster.components.cluster import EFA_RESOURCE, GPU_COUNT_LABEL, GPU_TAINT_KEY, POOL_LABEL, PoolFacts
 from mlcluster.components.tenancy import team_namespace
+from mlcluster.deferred import pulumi
 from mlcluster.profiles import quotas
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase, Team
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
-import pulumi_random as random
 from pydantic import Field
 
 from mlcluster.addons.base import Addon
 from mlcluster.addons.monitoring import alertmanager, alerts, dashboards
 from mlcluster.addons.monitoring.alertmanager import Receiver
 from mlcluster.components.cluster import NODE_AGENTS_NAMESPACE
+from mlcluster.deferred import pulumi, random
 from mlcluster.errors import ConfigError
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase
 from mlcluster.stackconfig import SECRET_PLACEHOLDER, StackSettings

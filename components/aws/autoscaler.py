@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.cluster import POOL_LABEL
+from mlcluster.deferred import Component, pulumi
 from mlcluster.profiles.model import NodePool
 
 NAME = "cluster-autoscaler"
@@ -136,7 +135,7 @@ def manifests(cluster_name: str, region: str, kubernetes_version: str, system_po
     ]
 
 
-class ClusterAutoscaler(pulumi.ComponentResource):
+class ClusterAutoscaler(Component):
     def __init__(self, name: str, *, cluster: Any, cluster_name: str, region: str, account: str, partition: str,
                  kubernetes_version: str, system_pool: str, k8s_provider: pulumi.ProviderResource,
                  depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:

@@ -11,10 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-import pulumi_kubernetes as k8s
-
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws import efa
 from mlcluster.components.aws.autoscaler import ClusterAutoscaler, autoscaled
@@ -34,6 +30,7 @@ from mlcluster.components.aws.storage import (
     storage_class_manifests,
 )
 from mlcluster.components.cluster import AwsFacts, ClusterHandle, PoolFacts
+from mlcluster.deferred import Component, aws, k8s, pulumi
 from mlcluster.profiles.model import EksSubstrate, ProfileBase
 from mlcluster.stackconfig import StackSettings
 
@@ -68,7 +65,7 @@ def _role(name: str, service: str, policies: list[str], partition: str, child: p
     return role
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(Component):
     def __init__(self, name: str, profile: ProfileBase, stack: StackSettings,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:cluster:Eks", name, None, opts)

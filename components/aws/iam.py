@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
-import pulumi_aws as aws
+from mlcluster.deferred import Component, aws, pulumi
 
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
@@ -46,7 +45,7 @@ def assert_least_privilege(statements: list[dict[str, Any]]) -> None:
                 raise ValueError(f"write actions {writes} on Resource '*' without a condition")
 
 
-class ServiceAccountRole(pulumi.ComponentResource):
+class ServiceAccountRole(Component):
     """A role for one Kubernetes service account, bound with a Pod Identity association."""
 
     def __init__(self, name: str, *, cluster_name: pulumi.Input[str], cluster_arn: pulumi.Input[str],

@@ -11,15 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-
 from mlcluster.components import helm
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws import nodepools
 from mlcluster.components.aws.iam import ServiceAccountRole
 from mlcluster.components.aws.karpenter_policy import statements
 from mlcluster.components.cluster import GPU_RESOURCE, PoolFacts
+from mlcluster.deferred import Component, aws, pulumi
 from mlcluster.profiles.model import Karpenter as KarpenterSettings
 from mlcluster.profiles.model import NodePool
 
@@ -103,7 +101,7 @@ def node_pool_manifest(pool: NodePool, settings: KarpenterSettings) -> dict[str,
     }
 
 
-class Karpenter(pulumi.ComponentResource):
+class Karpenter(Component):
     def __init__(self, name: str, *, settings: KarpenterSettings, pools: list[NodePool], cluster: aws.eks.Cluster,
                  cluster_name: str, region: str, account: str, partition: str,
                  kms_key_arn: pulumi.Input[str], k8s_provider: pulumi.ProviderResource,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 
-import pulumi
-import pulumi_aws as aws
+from mlcluster.deferred import aws, pulumi
 
 VOLUME_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 

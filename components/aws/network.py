@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import pulumi
-import pulumi_aws as aws
-
 from mlcluster.components.aws.subnets import plan
+from mlcluster.deferred import Component, aws, pulumi
 from mlcluster.profiles.model import Vpc
 
 
@@ -24,7 +22,7 @@ class NetworkFacts:
     azs: list[str]
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     def __init__(self, name: str, cluster_name: str, settings: Vpc, azs: list[str], region: str,
                  kms_key_arn: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:aws:Network", name, None, opts)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pulumi
-import pulumi_aws as aws
-
 from mlcluster.components.cluster import EFA_RESOURCE, GPU_RESOURCE, PoolFacts
+from mlcluster.deferred import Component, aws, pulumi
 from mlcluster.profiles.instance_types import efa_interfaces, is_arm
 from mlcluster.profiles.model import NodePool
 
@@ -95,7 +93,7 @@ def node_role(name: str, partition: str, parent: pulumi.Resource) -> tuple[aws.i
     return role, attachments
 
 
-class NodePools(pulumi.ComponentResource):
+class NodePools(Component):
     def __init__(self, name: str, *, cluster_name: pulumi.Input[str], kubernetes_version: str,
                  pools: list[NodePool], subnet_ids: list[pulumi.Input[str]], vpc_id: pulumi.Input[str],
                  cluster_security_group_id: pulumi.Input[str], kms_key_arn: pulumi.Input[str], partition: str,

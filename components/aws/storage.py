@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-
 from mlcluster.components import k8s as objects
+from mlcluster.deferred import Component, aws, pulumi
 
 DEFAULT_CLASS = "gp3"
 RETAIN_CLASS = "gp3-retain"
@@ -28,7 +26,7 @@ def efs_class_manifest(file_system_id: pulumi.Input[str]) -> dict[str, Any]:
                            "basePath": "/dynamic"}}
 
 
-class SharedFileSystem(pulumi.ComponentResource):
+class SharedFileSystem(Component):
     """EFS encrypted with the platform key, protected, reachable over NFS from the VPC only."""
 
     def __init__(self, name: str, *, vpc_id: pulumi.Input[str], vpc_cidr: str, subnet_ids: list[pulumi.Input[str]],
@@ -64,7 +62,7 @@ def storage_class_manifests(kms_key_arn: pulumi.Input[str]) -> list[dict[str, An
     ]
 
 
-class ArtifactsBucket(pulumi.ComponentResource):
+class ArtifactsBucket(Component):
     def __init__(self, name: str, bucket_prefix: str, kms_key_arn: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         """The bucket outlives a destroy (retain_on_delete: it holds models and artifacts), so a fixed name would

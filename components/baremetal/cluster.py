@@ -19,16 +19,12 @@ step), the version and driver (through the maintenance chain: drain, upgrade, dr
 
 from __future__ import annotations
 
-import pulumi
-import pulumi_command as command
-import pulumi_kubernetes as k8s
-import pulumi_random as random
-
 from mlcluster.components import k8s as objects
 from mlcluster.components.baremetal import scripts
 from mlcluster.components.baremetal.inventory import Host
 from mlcluster.components.baremetal.preflight import check_stack, example_config, inventory_of  # noqa: F401
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
+from mlcluster.deferred import Component, command, k8s, pulumi, random
 from mlcluster.profiles.model import BaremetalSubstrate, ProfileBase
 from mlcluster.stackconfig import StackSettings
 
@@ -39,7 +35,7 @@ INERT_INPUTS = ["connection"]
 DIAL_ATTEMPTS = 40
 
 
-class BaremetalCluster(pulumi.ComponentResource):
+class BaremetalCluster(Component):
     def __init__(self, name: str, profile: ProfileBase, stack: StackSettings,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlcluster:cluster:Baremetal", name, None, opts)

@@ -12,11 +12,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from mlcluster.components.baremetal.inventory import Host, Inventory
 from mlcluster.components.cluster import PoolFacts
+from mlcluster.deferred import jinja2
 from mlcluster.profiles.gpu_products import needs_fabric_manager
 from mlcluster.profiles.model import BaremetalSubstrate, NodePool
 

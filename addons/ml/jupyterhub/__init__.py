@@ -22,8 +22,6 @@ import inspect
 import json
 from typing import Any, Literal
 
-import pulumi
-import pulumi_random as random
 from pydantic import Field
 
 from mlcluster.addons.base import Addon
@@ -32,6 +30,7 @@ from mlcluster.components import k8s as objects
 from mlcluster.components import quantity
 from mlcluster.components.cluster import GPU_COUNT_LABEL, GPU_TAINT_KEY
 from mlcluster.components.tenancy import WORKLOAD_SERVICE_ACCOUNT, allowed_tiers, team_namespace
+from mlcluster.deferred import pulumi, random
 from mlcluster.errors import ConfigError
 from mlcluster.profiles import quotas
 from mlcluster.profiles.gpu_products import WHOLE_GPU, tier_resource

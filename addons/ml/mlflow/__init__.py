@@ -24,8 +24,6 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-import pulumi
-import pulumi_random as random
 from pydantic import Field
 
 from mlcluster.addons.base import Addon
@@ -34,6 +32,7 @@ from mlcluster.addons.postgres import database_cluster, read_write_host
 from mlcluster.components import k8s as objects
 from mlcluster.components.aws.database import PostgresInstance
 from mlcluster.components.aws.iam import bucket_prefix_role
+from mlcluster.deferred import pulumi, random
 from mlcluster.profiles.model import AddonSettings, DnsLabel, ProfileBase, Team
 
 SERVICE_ACCOUNT = "mlflow"
