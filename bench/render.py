@@ -2,15 +2,24 @@
 
 For N teams (10 / 100 / 1,000) it renders a synthetic profile (the `local` profile with N teams) and,
 as the floor, a bare Pulumi program that registers the same number of plain resources under the same
-mocks and recording monitor. The ratio says how much the toolkit adds over Pulumi's own cost.
+mocks and recording monitor. The ratio says how much the toolkit adds over Pulumi's own cost. Each scaling
+measurement runs in a process of its own (after a small warm-up render in it), so its peak resident memory is
+its own; ours and the floor alternate, and the table shows medians of --repeat runs. The floor runs with Python's
+default garbage collection, as a bare program does; a render pauses the cyclic collector and the `mlcluster`
+command keeps it off (see mlcluster.render.engine.cyclic_gc_paused and mlcluster.cli.main), as the render here
+does, so the table also shows the floor with the collector off.
 
-    .venv/bin/python bench/render.py [--teams 10,100,1000] [--repeat 1]
+    .venv/bin/python bench/render.py [--teams 10,100] [--big] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import statistics
+import subprocess
+import sys
 import time
 
 import pulumi
@@ -74,13 +83,52 @@ def floor(count: int) -> float:
     return seconds
 
 
+CASES = {"teams": ("local", synthetic_sets), "eks node pools": ("aws-gpu", synthetic_pools)}
+
+
+def measure(kind: str, label: str, size: int) -> None:
+    """In a child process: one measurement, printed as JSON (seconds, resources, peak RSS in MB)."""
+    profile, make_sets = CASES[label]
+    sets = make_sets(size)
+    if kind == "ours":
+        gc.disable()  # as `mlcluster render` runs (mlcluster.cli.main)
+        render(profile=profile)  # warm-up: imports (pulumi_aws's modules for an eks profile), schema caches
+        seconds, rendered = timed(lambda: render(profile=profile, sets=sets))
+        count = len(rendered.result.resources)
+    else:
+        floor(50)  # warm-up: imports
+        count = size  # the floor's size is a number of resources
+        if kind == "floor-gc-off":
+            gc.disable()
+        seconds = floor(count)
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    with open("/proc/self/status", encoding="ascii") as proc:
+        status = dict(line.split(":", 1) for line in proc)
+    peak = int(status["VmHWM"].split()[0]) // 1024
+    print(json.dumps({"seconds": seconds, "resources": count, "rss_mb": peak}))
+
+
+def child(kind: str, label: str, size: int) -> dict:
+    """`size` is the case's size for our render, the number of resources for the floor."""
+    done = subprocess.run([sys.executable, __file__, "--measure", kind, "--case", label, "--size", str(size)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teams", default="10,100,1000")
+    parser.add_argument("--teams", default="10,100")
+    parser.add_argument("--big", action="store_true", help="add 1,000 teams to --teams (minutes)")
     parser.add_argument("--pools", default="5,50", help="node pools in the synthetic eks profile")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--repeat", type=int, default=1, help="median of N runs")
     parser.add_argument("--profiles", default="", help="comma-separated shipped profiles (default: all)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.case, args.size)
+        return
 
     render(profile="local")  # warm-up: imports, schema caches
     print("| profile | resources | render (s) |")
@@ -90,22 +138,28 @@ def main() -> None:
         count = len(render(profile=name).result.resources)
         print(f"| {name} | {count} | {seconds:.2f} |")
 
-    scaling("teams", "local", {int(t): synthetic_sets(int(t)) for t in args.teams.split(",")}, args.repeat)
-    scaling("eks node pools", "aws-gpu", {int(p): synthetic_pools(int(p)) for p in args.pools.split(",")},
-            args.repeat)
+    scaling("teams", [int(t) for t in args.teams.split(",")] + ([1000] if args.big else []), args.repeat)
+    scaling("eks node pools", [int(p) for p in args.pools.split(",")], args.repeat)
 
 
-def scaling(label: str, profile: str, cases: dict[int, tuple[str, ...]], repeat: int) -> None:
-    """Render `profile` with each case's --set flags; compare with the bare-Pulumi floor of the same size."""
+def scaling(label: str, sizes: list[int], repeat: int) -> None:
+    """Render the case's profile at each size; compare with the bare-Pulumi floor of as many resources."""
     print()
-    print(f"| {label} | resources | render (s) | bare Pulumi floor (s) | ratio |")
-    print("|---|---|---|---|---|")
-    for size, sets in cases.items():
-        runs = [timed(lambda s=sets: render(profile=profile, sets=s)) for _ in range(repeat)]
-        seconds, rendered = min(runs, key=lambda r: r[0])
-        count = len(rendered.result.resources)
-        base = min(floor(count) for _ in range(repeat))
-        print(f"| {size} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× |")
+    print(f"| {label} | resources | render (s) | floor (s) | ratio | floor, GC off (s) "
+          "| peak RSS render / floor (MB) | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size in sizes:
+        ours, bare, paused = [], [], []
+        for _ in range(repeat):
+            ours.append(child("ours", label, size))
+            count = ours[-1]["resources"]
+            bare.append(child("floor", label, count))
+            paused.append(child("floor-gc-off", label, count))
+        seconds, base = statistics.median(r["seconds"] for r in ours), statistics.median(r["seconds"] for r in bare)
+        rss, base_rss = statistics.median(r["rss_mb"] for r in ours), statistics.median(r["rss_mb"] for r in bare)
+        base_paused = statistics.median(r["seconds"] for r in paused)
+        print(f"| {size} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× | {base_paused:.2f} "
+              f"| {rss:.0f} / {base_rss:.0f} | {rss / base_rss:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -15,3 +15,4 @@ def test_render_benchmark_runs():
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| profile | resources | render (s) |" in done.stdout and "| local |" in done.stdout
     assert "| eks node pools |" in done.stdout and "\n| 2 |" in done.stdout
+    assert "| peak RSS render / floor (MB) |" in done.stdout

@@ -128,7 +128,8 @@ def cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for a render. A render builds hundreds of thousands of objects that
     stay alive until it ends (every resource, output and future of the Pulumi SDK); with the collector on, each
     full collection walks all of them again, which took ~40% of a 100-team render (bench/render.py shows it). The
-    cycles a render leaves are freed with the process, or by the next collection once it is back on. Reference
+    cycles a render leaves are freed by the next collection once it is back on (whose first pass walks what the
+    render allocated, so the `mlcluster` command, which exits after its render, keeps it off: cli.main). Reference
     counting still frees everything else as usual."""
     was_enabled = gc.isenabled()
     gc.disable()
