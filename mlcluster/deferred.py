@@ -24,13 +24,16 @@ __all__ = ["Component", "CustomResource", "aws", "command", "jinja2", "k8s", "pu
 class Deferred:
     """A module imported on first attribute access (then every access is a dictionary lookup away)."""
 
-    __slots__ = ("_name",)
+    __slots__ = ("_module", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._module: Any = None
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self._name), attribute)
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
 
     def __repr__(self) -> str:
         return f"<deferred module {self._name}>"

@@ -185,3 +185,42 @@ def test_each_registration_is_deserialized_once_and_the_mocks_forget_it_after_th
     # One for the monitor, one for the SDK reading the answer back as outputs; the recording added a third.
     assert sum(calls) < 2.5 * registered, (sum(calls), registered)
     assert monitors[0].resources == {}
+
+
+def _yaml_files():
+    """What mlcluster.yamlsource reads: profiles, stack files, Pulumi.yaml (single documents)."""
+    return sorted([*ROOT.glob("profiles/*.yaml"), *ROOT.glob("stacks/Pulumi.*.yaml"), ROOT / "Pulumi.yaml"])
+
+
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_libyaml_composer_reads_every_file_as_the_pure_python_one(path, monkeypatch):
+    """mlcluster.yamlsource composes with libyaml's parser: the same data, the same line for every value."""
+    from mlcluster import yamlsource
+
+    text = path.read_text(encoding="utf-8")
+    fast = yamlsource.parse(text, path.name)
+    monkeypatch.setattr(yamlsource, "_COMPOSER", yaml.SafeLoader)
+    pure = yamlsource.parse(text, path.name)
+    assert fast.data == pure.data and fast.lines == pure.lines
+    assert {type(v) for v in fast.lines.values()} == {int}
+
+
+def test_malformed_yaml_is_reported_with_the_pure_python_parsers_message():
+    from mlcluster import yamlsource
+    from mlcluster.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        yamlsource.parse("teams:\n\t- name: a\n", "p.yaml")
+    assert "found character '\\t' that cannot start any token" in raised.value.render()
+
+
+def test_values_templates_parse_as_safe_load_parses_them():
+    """components.helm parses rendered values with libyaml's safe loader: the same values as yaml.safe_load."""
+    from components import helm
+
+    rendered = get("profile", "aws-gpu")
+    releases = [yaml.safe_load(t) for p, t in rendered.files.items() if p.startswith("helm/")]
+    assert len(releases) > 5
+    for release in releases:
+        text = yaml.safe_dump(release["values"], sort_keys=False)
+        assert yaml.load(text, Loader=helm._LOADER) == yaml.safe_load(text)
