@@ -8,7 +8,6 @@ left to pick up whatever kubeconfig happens to be active.
 from __future__ import annotations
 
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
-from mlcluster.components.existing_preflight import check_stack  # noqa: F401 (re-exported)
 from mlcluster.deferred import Component, k8s, pulumi
 from mlcluster.profiles.model import ProfileBase
 from mlcluster.stackconfig import StackSettings

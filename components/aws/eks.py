@@ -19,7 +19,7 @@ from mlcluster.components.aws.karpenter import Karpenter
 from mlcluster.components.aws.kms import platform_key
 from mlcluster.components.aws.network import Network
 from mlcluster.components.aws.nodepools import NodePools
-from mlcluster.components.aws.preflight import check_caller, check_stack, principal_of  # noqa: F401 (re-exported)
+from mlcluster.components.aws.preflight import check_caller
 from mlcluster.components.aws.storage import (
     DEFAULT_CLASS,
     EFS_CLASS,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from mlcluster.components import k8s as objects
 from mlcluster.components.baremetal import scripts
 from mlcluster.components.baremetal.inventory import Host
-from mlcluster.components.baremetal.preflight import check_stack, example_config, inventory_of  # noqa: F401
+from mlcluster.components.baremetal.preflight import inventory_of
 from mlcluster.components.cluster import ClusterHandle, PoolFacts
 from mlcluster.deferred import Component, command, k8s, pulumi, random
 from mlcluster.profiles.model import BaremetalSubstrate, ProfileBase

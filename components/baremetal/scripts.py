@@ -8,6 +8,7 @@ root.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,20 @@ TOOLKIT_VERSION = "1.18.0-1"  # nvidia-container-toolkit, pinned
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v0.8.9"
 MIRRORED_REGISTRIES = ("docker.io", "quay.io", "registry.k8s.io", "ghcr.io", "nvcr.io", "public.ecr.aws")
 
-# Template comments are `{#- ... -#}`, so bash's `${#array[@]}` stays literal.
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True, autoescape=False, comment_start_string="{#-",
-                          comment_end_string="-#}")
-
-
 def _single_quoted(text: str) -> str:
     """A shell single-quoted word holding `text` exactly."""
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-_ENV.filters["sq"] = _single_quoted
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """Built on first use, so importing this module (the substrate table does) does not import Jinja. Template
+    comments are `{#- ... -#}`, so bash's `${#array[@]}` stays literal."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False, comment_start_string="{#-",
+                             comment_end_string="-#}")
+    env.filters["sq"] = _single_quoted
+    return env
 
 
 def digest(text: str) -> str:
@@ -189,34 +192,33 @@ def install_script(host: Host, pool: NodePool, inventory: Inventory, substrate: 
                        registration_address=inventory.api_address(), static_pod_dir=static_dir,
                        packages=packages, multipath_blacklist=multipath, firewall=firewall_rules(inventory),
                        join_wait=not first, join_port=6443 if substrate.distribution == "k3s" else 9345)
-    return _ENV.get_template("install.sh.j2").render(**context)
+    return _environment().get_template("install.sh.j2").render(**context)
 
 
 def gpu_script(host: Host, pool: NodePool, substrate: BaremetalSubstrate) -> str:
-    return _ENV.get_template("gpu-host.sh.j2").render(
+    return _environment().get_template("gpu-host.sh.j2").render(
         **_context(substrate, host, toolkit_version=TOOLKIT_VERSION, package_mirror=substrate.air_gap.package_mirror,
                    package_mirror_key=substrate.air_gap.package_mirror_key or "", fabric_manager=fabric_manager(pool),
                    driver=host_driver(host)))
 
 
 def upgrade_script(host: Host, pool: NodePool, substrate: BaremetalSubstrate, step: str) -> str:
-    return _ENV.get_template("upgrade.sh.j2").render(**_context(substrate, host, step=step, driver=host_driver(host),
-                                                                fabric_manager=fabric_manager(pool)))
+    return _environment().get_template("upgrade.sh.j2").render(**_context(
+        substrate, host, step=step, driver=host_driver(host), fabric_manager=fabric_manager(pool)))
 
 
 def node_config_script(host: Host, pool: NodePool, substrate: BaremetalSubstrate) -> str:
     labels = sorted(node_labels(host, pool).items())
     taints = node_taints(pool)
-    return _ENV.get_template("node-config.sh.j2").render(**_context(
+    return _environment().get_template("node-config.sh.j2").render(**_context(
         substrate, host, labels=labels, taints=taints, label_keys=[k for k, _ in labels],
         taint_keys=sorted({t.split("=", 1)[0].split(":", 1)[0] for t in taints}), driver=host_driver(host)))
 
 
 def uninstall_script(host: Host, substrate: BaremetalSubstrate) -> str:
-    return _ENV.get_template("uninstall.sh.j2").render(**_context(substrate, host))
+    return _environment().get_template("uninstall.sh.j2").render(**_context(substrate, host))
 
 
 def kubeconfig_script(inventory: Inventory, substrate: BaremetalSubstrate) -> str:
-    return _ENV.get_template("kubeconfig.sh.j2").render(distribution=substrate.distribution,
-                                                        api_address=inventory.api_address(),
-                                                        api_proxy=inventory.api_proxy)
+    return _environment().get_template("kubeconfig.sh.j2").render(
+        distribution=substrate.distribution, api_address=inventory.api_address(), api_proxy=inventory.api_proxy)

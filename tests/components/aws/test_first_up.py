@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlcluster.components.aws import eks
+from mlcluster.components.aws import preflight
 from mlcluster.errors import ConfigError
 from mlcluster.policy.aws import ACCOUNT_WIDE_NAMES
 from mlcluster.profiles.effective import load_profile
@@ -46,12 +46,12 @@ def test_a_private_cluster_without_a_way_in_for_the_runner_is_refused_before_dep
     the AWS side."""
     profile = load_profile("aws-gpu", sets=("substrate.admin_principals=[arn:aws:iam::111122223333:role/a]",))
     with pytest.raises(ConfigError) as err:
-        eks.check_stack(profile, stack_settings({}))
+        preflight.check_stack(profile, stack_settings({}))
     (problem,) = err.value.problems
     assert problem.field == "mlcluster:overrides.substrate.api.runner_cidrs" and "public_cidrs" in problem.allowed
     fine = load_profile("aws-gpu", sets=("substrate.admin_principals=[arn:aws:iam::111122223333:role/a]",
                                          "substrate.api.runner_cidrs=[10.100.0.0/24]"))
-    eks.check_stack(fine, stack_settings({}))
+    preflight.check_stack(fine, stack_settings({}))
 
 
 def test_runner_cidrs_open_https_on_the_cluster_security_group_before_any_kubernetes_object():
@@ -346,14 +346,15 @@ def test_managed_addons_are_pinned_to_the_default_for_the_kubernetes_minor():
 ])
 def test_the_deployer_must_be_an_admin_principal(caller):
     admins = ["arn:aws:iam::111122223333:role/ci/mlcluster-deployer", "arn:aws:iam::111122223333:user/ops/alice"]
-    eks.check_caller(caller, admins, "stacks/Pulumi.prod.yaml")  # role paths are not in session ARNs: names compare
+    # Role paths are not in session ARNs: names compare.
+    preflight.check_caller(caller, admins, "stacks/Pulumi.prod.yaml")
     with pytest.raises(ConfigError) as err:
-        eks.check_caller(caller, ["arn:aws:iam::111122223333:role/platform-admins"], "stacks/Pulumi.prod.yaml")
+        preflight.check_caller(caller, ["arn:aws:iam::111122223333:role/platform-admins"], "stacks/Pulumi.prod.yaml")
     (problem,) = err.value.problems
     assert problem.field == "mlcluster:overrides.substrate.admin_principals" and caller in problem.allowed
 
 
 def test_a_deployer_from_another_account_is_not_an_admin():
     with pytest.raises(ConfigError):
-        eks.check_caller("arn:aws:sts::444455556666:assumed-role/mlcluster-deployer/ci",
+        preflight.check_caller("arn:aws:sts::444455556666:assumed-role/mlcluster-deployer/ci",
                      ["arn:aws:iam::111122223333:role/mlcluster-deployer"], "stacks/Pulumi.prod.yaml")
