@@ -149,16 +149,16 @@ def scaling(label: str, sizes: list[int], repeat: int) -> None:
           "| peak RSS render / floor (MB) | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for size in sizes:
-        ours, bare, paused = [], [], []
+        ours, bare, gc_off = [], [], []
         for _ in range(repeat):
             ours.append(child("ours", label, size))
             count = ours[-1]["resources"]
             bare.append(child("floor", label, count))
-            paused.append(child("floor-gc-off", label, count))
+            gc_off.append(child("floor-gc-off", label, count))
         seconds, base = statistics.median(r["seconds"] for r in ours), statistics.median(r["seconds"] for r in bare)
         rss, base_rss = statistics.median(r["rss_mb"] for r in ours), statistics.median(r["rss_mb"] for r in bare)
-        base_paused = statistics.median(r["seconds"] for r in paused)
-        print(f"| {size} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× | {base_paused:.2f} "
+        base_gc_off = statistics.median(r["seconds"] for r in gc_off)
+        print(f"| {size} | {count} | {seconds:.2f} | {base:.2f} | {seconds / base:.2f}× | {base_gc_off:.2f} "
               f"| {rss:.0f} / {base_rss:.0f} | {rss / base_rss:.2f}× |")
 
 

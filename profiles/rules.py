@@ -261,6 +261,8 @@ def reserved_namespaces() -> dict[str, str]:
             NODE_AGENTS_NAMESPACE: "the privileged node-agent namespace", LONGHORN_NAMESPACE: "Longhorn's (privileged)",
             NFS_NAMESPACE: "the NFS provisioner's", KARPENTER_NAMESPACE: "Karpenter's",
             **{ns: "the secrets backend's" for ns in SECRETS_NAMESPACES.values()}}
+
+
 # NodeRestriction lets a kubelet set labels under kubernetes.io / k8s.io only in these (kubernetes.io docs,
 # "Admission Controllers Reference", NodeRestriction); the others are the system's own (hostname, zone...).
 NODE_LABEL_PREFIXES_ALLOWED = ("node.kubernetes.io/", "kubelet.kubernetes.io/")
@@ -303,7 +305,8 @@ def _node_labels(i: int, pool: NodePool) -> Iterator[Finding]:
                    "kubelet and overriding them breaks scheduling; use your own prefix, or node.kubernetes.io/")
 
 
-def _baremetal_networks(b: BaremetalSubstrate) -> Iterator[Finding]:
+def _baremetal(profile: ProfileBase, b: BaremetalSubstrate) -> Iterator[Finding]:
+    """The distribution's release string, its Kubernetes minor, the cluster's networks and the APT mirror's key."""
     distribution = "k3s" if "+k3s" in b.version else "rke2"
     if distribution != b.distribution:
         example = "v1.35.1+k3s1" if b.distribution == "k3s" else "v1.35.1+rke2r1"
@@ -316,6 +319,16 @@ def _baremetal_networks(b: BaremetalSubstrate) -> Iterator[Finding]:
                f"substrate.service_cidr {b.service_cidr} overlap; pick disjoint ranges (the inventory's host "
                "networks must not overlap either)",
                (("substrate", "cluster_cidr"),))
+    minor = b.version.split(".")[1]
+    if f"1.{minor}" != profile.kubernetes.version:
+        yield (("substrate", "version"), b.version, f"must be a {profile.kubernetes.version} release to match "
+               "kubernetes.version")
+    if b.air_gap.package_mirror and not b.air_gap.package_mirror_key:
+        yield (("substrate", "air_gap", "package_mirror_key"), None, "the APT mirror's ASCII-armored signing key: "
+               "packages installed as root are verified, never `trusted=yes`")
+    if b.air_gap.package_mirror_key and "BEGIN PGP PUBLIC KEY BLOCK" not in b.air_gap.package_mirror_key:
+        yield (("substrate", "air_gap", "package_mirror_key"), b.air_gap.package_mirror_key[:40],
+               "an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)")
 
 
 _PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$")
@@ -327,7 +340,9 @@ def _principals(eks: EksSubstrate) -> Iterator[Finding]:
             continue
         hint = ""
         if ":assumed-role/" in arn:
-            account, role = arn.split(":")[4], arn.split("/")[1]
+            from mlcluster.components.aws.preflight import principal_of
+
+            account, _, role = principal_of(arn)
             hint = f" (a session ARN is not a principal: use arn:aws:iam::{account}:role/{role})"
         yield (("substrate", "admin_principals", j), arn, "allowed is an IAM role or user ARN, e.g. "
                f"arn:aws:iam::111122223333:role/platform-admins{hint}")
@@ -346,18 +361,7 @@ def check(profile: ProfileBase) -> list[Finding]:
         found += _eks(profile, profile.substrate)
         found += _principals(profile.substrate)
     if isinstance(profile.substrate, BaremetalSubstrate):
-        found += _baremetal_networks(profile.substrate)
-        minor = profile.substrate.version.split(".")[1]
-        if f"1.{minor}" != profile.kubernetes.version:
-            found.append((("substrate", "version"), profile.substrate.version,
-                          f"must be a {profile.kubernetes.version} release to match kubernetes.version"))
-        air_gap = profile.substrate.air_gap
-        if air_gap.package_mirror and not air_gap.package_mirror_key:
-            found.append((("substrate", "air_gap", "package_mirror_key"), None, "the APT mirror's ASCII-armored "
-                          "signing key: packages installed as root are verified, never `trusted=yes`"))
-        if air_gap.package_mirror_key and "BEGIN PGP PUBLIC KEY BLOCK" not in air_gap.package_mirror_key:
-            found.append((("substrate", "air_gap", "package_mirror_key"), air_gap.package_mirror_key[:40],
-                          "an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)"))
+        found += _baremetal(profile, profile.substrate)
 
     found += _gpu_tiers_and_queues(profile)
 

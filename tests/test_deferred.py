@@ -27,8 +27,8 @@ def test_a_component_is_a_pulumi_component_of_its_own_class():
 
 
 def test_instances_register_as_resources_under_the_mocks():
-    """Under the SDK's mocks: a Component registers with the type token it passes, parents its children, and is a
-    dependency like any resource; a CustomResource registers as a custom resource."""
+    """Under the SDK's mocks: a Component registers with the type token it passes and parents its children; a
+    CustomResource registers as a custom resource."""
     registered = []
 
     class Mocks(pulumi.runtime.Mocks):

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 DEFAULT_PROFILE = "local"
 
 
-
-
 def stack_file(stack: str) -> Path:
     """`--stack lab` → stacks/Pulumi.lab.yaml of the checkout you stand in; `--stack path/Pulumi.site.yaml` → that
     file (like `-p` takes a profile path). A ConfigError when there is no such stack file."""

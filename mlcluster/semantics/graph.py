@@ -102,7 +102,7 @@ def used_groups(record: dict[str, Any]) -> set[str]:
 class Graph:
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = {r["urn"]: r for r in records}
-        # waits_for[a] ∋ b: a is created after b (b is a dependency or the parent of a); dependents is the reverse.
+        # dependents[b] ∋ a: a waits for b (b is a dependency or the parent of a).
         self.dependents: dict[str, list[str]] = {}
         for urn, record in self.records.items():
             direct = set(record.get("dependencies") or [])
