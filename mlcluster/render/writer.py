@@ -23,9 +23,10 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
+from mlcluster.errors import RenderError
 from mlcluster.render import summary
 from mlcluster.render.engine import Registration, RenderResult
-from mlcluster.render.kubevalidate import RenderError, validate_manifests
+from mlcluster.render.kubevalidate import validate_manifests
 from mlcluster.safewrite import MARKER_TEXT, RENDER_MARKER, check_render_target
 from mlcluster.semantics.graph import cross_references
 

@@ -7,9 +7,10 @@ import json
 import pytest
 import yaml
 
+from mlcluster.errors import RenderError
 from mlcluster.profiles.loader import shipped_profiles
 from mlcluster.render import available_stacks, render, writer
-from mlcluster.render.kubevalidate import RenderError, validate_manifests
+from mlcluster.render.kubevalidate import validate_manifests
 from mlcluster.render.mocks import fake_secret
 from mlcluster.safewrite import RENDER_MARKER
 from tests.conftest import ROOT, rendered_profile, rendered_stack
