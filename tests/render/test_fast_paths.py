@@ -224,3 +224,103 @@ def test_values_templates_parse_as_safe_load_parses_them():
     for release in releases:
         text = yaml.safe_dump(release["values"], sort_keys=False)
         assert yaml.load(text, Loader=helm._LOADER) == yaml.safe_load(text)
+
+
+def _mutations(manifest):
+    """Broken variants of `manifest`, one change each: an unknown field in every object (strict schemas forbid
+    them), every leaf and object given the wrong JSON type, every field removed (some are required)."""
+    import copy
+
+    def nodes(value, path=()):
+        yield path, value
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            yield from nodes(child, (*path, key))
+
+    def changed(path, change):
+        copied = copy.deepcopy(manifest)
+        parent = copied
+        for key in path[:-1]:
+            parent = parent[key]
+        change(parent, path[-1])
+        return copied
+
+    wrong = {str: 7, int: "7", bool: "true", float: "1.5", dict: ["x"], list: {"x": 1}}
+    for path, value in nodes(manifest):
+        if isinstance(value, dict):
+            yield (changed(path, lambda p, k: p[k].update(zzUnknownField="x")) if path
+                   else dict(manifest, zzUnknownField="x"))
+        replacement = wrong.get(type(value))
+        if path and replacement is not None:
+            yield changed(path, lambda p, k, v=replacement: p.__setitem__(k, v))
+        if path and isinstance(path[-1], str):
+            yield changed(path, lambda p, k: p.pop(k))
+
+
+def test_the_fast_validator_gives_the_librarys_verdict_on_every_shipped_object_and_its_mutations():
+    """Issue 18: the verdict comes from jsonschema-rs; an object it passes is never checked again, so it must reject
+    everything the library's validator (python-jsonschema, kubernetes_validate/utils.py `validate`) rejects. Same
+    verdict on every built-in object of every shipped render, and on every one-change mutation of the largest
+    object of each kind (unknown fields at every depth, wrong types, removed fields)."""
+    from mlcluster.components.k8s import is_custom
+    from mlcluster.render.kubevalidate import _fast_validator, _validator
+
+    _cache_schemas()
+    largest, checked, rejected = {}, 0, 0
+    for kind, name in RENDERS:
+        rendered = get(kind, name)
+        version = f"{rendered.result.profile.kubernetes.version}.0"
+        for path, text in rendered.files.items():
+            if not path.startswith("manifests/"):
+                continue
+            manifest = yaml.safe_load(text)
+            if is_custom(manifest):
+                continue
+            key = (version, manifest["kind"], manifest["apiVersion"])
+            assert _fast_validator(*key).is_valid(manifest) and _validator(*key).is_valid(manifest), path
+            if len(text) > len(largest.get(key, ("", ""))[1]):
+                largest[key] = (manifest, text)
+    assert len(largest) >= 15  # (version, kind) pairs the shipped renders write
+    for key, (manifest, _) in sorted(largest.items()):
+        fast, library = _fast_validator(*key), _validator(*key)
+        for broken in _mutations(manifest):
+            verdict = library.is_valid(broken)
+            assert fast.is_valid(broken) == verdict, (key, broken)
+            checked, rejected = checked + 1, rejected + (not verdict)
+    assert checked > 1000 and rejected > checked // 2, (checked, rejected)
+
+
+def test_an_object_the_fast_validator_rejects_is_reported_with_the_librarys_message_or_fails_closed(monkeypatch):
+    """A rejected object gets kubernetes-validate's message (path and reason); were the library to pass what
+    jsonschema-rs rejects, the object still fails, with jsonschema-rs's reason."""
+    from mlcluster.render import kubevalidate
+
+    broken = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}, "data": {"a": "b"}}
+    with pytest.raises(kubernetes_validate.ValidationError) as library:
+        kubernetes_validate.validate(broken, "1.35.0", strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError) as ours:
+        validate_one(broken, "1.35.0")
+    assert (ours.value.message, list(ours.value.path)) == (library.value.message, list(library.value.path))
+
+    class Permissive:
+        def validate(self, manifest):
+            return None
+
+    real_fast = kubevalidate._fast_validator("1.35.0", "ConfigMap", "v1")
+    monkeypatch.setattr(kubevalidate, "_validator", lambda *key: Permissive())
+    monkeypatch.setattr(kubevalidate, "_fast_validator", lambda *key: real_fast)
+    with pytest.raises(kubernetes_validate.ValidationError) as closed:
+        validate_one(broken, "1.35.0")
+    assert "bogus" in closed.value.message and list(closed.value.path) == ["metadata"]
+
+
+def test_the_fast_validator_never_fetches_a_schema():
+    """kubernetes-validate's schemas refer only to their definitions, which are registered; anything else is an
+    error at build time, not a download."""
+    import jsonschema_rs
+
+    from mlcluster.render.kubevalidate import _no_retrieval
+
+    with pytest.raises(Exception, match="nothing is fetched"):
+        jsonschema_rs.validator_for({"$ref": "https://example.com/other.json"}, retriever=_no_retrieval)
+
