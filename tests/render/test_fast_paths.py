@@ -324,3 +324,27 @@ def test_the_fast_validator_never_fetches_a_schema():
     with pytest.raises(Exception, match="nothing is fetched"):
         jsonschema_rs.validator_for({"$ref": "https://example.com/other.json"}, retriever=_no_retrieval)
 
+
+def test_a_render_captures_no_stack_trace_per_resource_and_gives_the_sdk_its_capture_back(monkeypatch):
+    """Issue 18: the SDK walks and stats the whole Python stack of every registration for the engine's source
+    positions, which the mock monitor never reads; a render registers with an empty trace and restores the SDK's
+    function afterwards, also when the run fails (`pulumi up` never runs through the render)."""
+    from pulumi.runtime import resource as runtime_resource
+
+    from mlcluster.render import engine, render
+
+    captured = []
+    real = runtime_resource._get_stack_trace
+
+    def capture():
+        captured.append(1)
+        return real()
+
+    monkeypatch.setattr(runtime_resource, "_get_stack_trace", capture)
+    rendered = render(profile="local")
+    assert len(rendered.result.resources) > 50 and captured == []
+    assert runtime_resource._get_stack_trace is capture
+    with pytest.raises(RuntimeError), engine.stack_traces_skipped():
+        assert runtime_resource._get_stack_trace is not capture
+        raise RuntimeError("the program failed")
+    assert runtime_resource._get_stack_trace is capture
