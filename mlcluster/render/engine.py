@@ -8,9 +8,9 @@ options that guard data (protect, retainOnDelete, ignoreChanges) and the inputs,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +19,10 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import resource as runtime_resource
-from pulumi.runtime import settings
-from pulumi.runtime.proto import source_pb2
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from mlcluster import stackconfig
 from mlcluster.profiles.model import ProfileBase
@@ -53,30 +53,39 @@ class RenderResult:
     notes: list[str] = field(default_factory=list)
 
 
-class _InputsTap(pulumi.runtime.Mocks):
-    """Hands the mocks' calls through and keeps, per thread, the inputs of the last resource they were asked to
-    create: MockMonitor.RegisterResource has already deserialized them, so the recording reuses that copy instead
-    of deserializing the request a second time (half the work and half the memory for every resource's inputs).
-    Per thread because the SDK calls the monitor from its executor's threads."""
+_PLAIN = (str, int, float, bool, type(None))
 
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        self.mocks = mocks
-        self.last = threading.local()
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> Any:
-        self.last.inputs = args.inputs
-        return self.mocks.new_resource(args)
+def _plain(value: Any) -> bool:
+    """JSON data only: no outputs, futures or resources anywhere inside."""
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, _PLAIN)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
-        return self.mocks.call(args)
+
+def _serialized(state: dict[str, Any]) -> Any:
+    """The mocks' answer as the wire's Struct, without a nested event loop. rpc.serialize_properties is a coroutine
+    because a value may be an output or a resource to wait for; plain data it serializes without awaiting anything,
+    so the coroutine is driven to its end here. Any other answer goes to the loop as MockMonitor sends it."""
+    if not _plain(state):
+        return _sync_await(rpc.serialize_properties(state, {}))
+    coroutine = rpc.serialize_properties(state, {})
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("pulumi's rpc.serialize_properties waited while serializing plain data; "
+                       "mlcluster/render/engine.py:_serialized needs to follow the SDK")
 
 
 class RecordingMonitor(runtime_mocks.MockMonitor):
     """MockMonitor that records each registration, with URNs built as the real engine builds them."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        self._tap = _InputsTap(mocks)
-        super().__init__(self._tap)
+        super().__init__(mocks)
         self.registrations: list[Registration] = []
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -100,29 +109,77 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
         return sorted(found)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type != STACK_TYPE:
-            provider = request.provider.rpartition("::")[0] if request.provider else None
-            self.registrations.append(Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                provider=provider,
-                dependencies=sorted(set(request.dependencies)),
-                options={
-                    "protect": bool(request.protect),
-                    "retainOnDelete": bool(request.retainOnDelete),
-                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                    "ignoreChanges": sorted(request.ignoreChanges),
-                    "replaceOnChanges": sorted(request.replaceOnChanges),
-                    "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
-                    **({"aliases": aliases} if (aliases := self._alias_urns(request)) else {}),
-                },
-                inputs=self._tap.last.inputs,
-            ))
-        return response
+        """MockMonitor.RegisterResource (pulumi/pulumi sdk/python/lib/pulumi/runtime/mocks.py at v3.272.0: the URN,
+        the inputs deserialized once, the mocks' answer kept for lookups and sent back), recording as it goes and
+        answering without a nested event loop (_serialized), so that it can run on the loop's own thread."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()  # as MockMonitor: deserializing a resource reference needs one
+        inputs = rpc.deserialize_properties(request.object)
+        id_, state = self.mocks.new_resource(runtime_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=runtime_mocks._resolve_callbacks(request.transforms)))
+        answer = _serialized(state)
+        self.resources[urn] = runtime_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        provider = request.provider.rpartition("::")[0] if request.provider else None
+        self.registrations.append(Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            provider=provider,
+            dependencies=sorted(set(request.dependencies)),
+            options={
+                "protect": bool(request.protect),
+                "retainOnDelete": bool(request.retainOnDelete),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "ignoreChanges": sorted(request.ignoreChanges),
+                "replaceOnChanges": sorted(request.replaceOnChanges),
+                "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
+                **({"aliases": aliases} if (aliases := self._alias_urns(request)) else {}),
+            },
+            inputs=inputs,
+        ))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=answer)
+
+
+class _RunAtOnce(concurrent.futures.ThreadPoolExecutor):
+    """The render loop's executor: runs each call at once, on the loop's thread. The SDK hands every monitor call
+    to the loop's default executor (`run_in_executor(None, ...)` in pulumi/runtime/resource.py) because a real
+    monitor is a gRPC server; the mock monitor is a function call, and a thread hop per call (queue, wake-up, GIL
+    hand-over, self-pipe) was ~14% of a 10-team render. (asyncio accepts only ThreadPoolExecutors as default.)"""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # as the thread pool's worker does: the caller awaits the future
+            future.set_exception(exc)
+        return future
+
+
+@contextlib.contextmanager
+def render_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh event loop for one render, with _RunAtOnce as its executor, made current for its length (the SDK
+    runs on the current loop: sync_await._ensure_event_loop). Afterwards tasks the run left pending are cancelled
+    and finished, the loop is closed and the previous one is current again."""
+    previous = _ensure_event_loop()
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_RunAtOnce(max_workers=1))
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        asyncio.set_event_loop(previous)
+        loop.close()
 
 
 @contextlib.contextmanager
@@ -163,7 +220,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], source: str,
         override_lines: dict | None = None, sets: tuple[str, ...] = (),
         inventory_lines: dict | None = None) -> RenderResult:
     """Run `program.build()` for `stack` with `config` (wire format: `mlcluster:key` → string)."""
-    with stack_traces_skipped():  # from the mocks' root Stack resource on
+    with stack_traces_skipped(), render_loop():  # from the mocks' root Stack resource on
         return _run(stack, config, secret_keys, source, override_lines, sets, inventory_lines)
 
 
@@ -201,10 +258,6 @@ def _run(stack: str, config: dict[str, str], secret_keys: list[str], source: str
         stackconfig.CONFIG_SOURCE.reset(source_token)
         stackconfig.OVERRIDE_LINES.reset(lines_token)
         stackconfig.INVENTORY_LINES.reset(inventory_token)
-        # Leave no half-finished tasks behind for the next run in this process.
-        loop = asyncio.get_event_loop()
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
         monitor.resources.clear()  # the mocks' copy of every resource's state: only lookups during the run read it
     return RenderResult(stack=stack, profile=captured["profile"], resources=monitor.registrations,
                         outputs=captured["outputs"])
