@@ -45,22 +45,30 @@ def _schema_dir(desired_version: str) -> tuple[str, str]:
 
 
 @functools.cache
+def _kind_schema(desired_version: str, kind: str, api_version: str) -> dict[str, Any]:
+    """The schema file for the kind, named as the library names it (kubernetes_validate/utils.py `validate`)."""
+    utils = kubernetes_validate.utils
+    schema_dir, _ = _schema_dir(desired_version)
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        return utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json",
+                                     desired_version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(version=utils.major_minor(desired_version), kind=kind,
+                                                      api_version=api_version) from None
+
+
+@functools.cache
 def _validator(desired_version: str, kind: str, api_version: str) -> Any:
     """One compiled validator per (version, kind, apiVersion), built exactly as the library builds it per call
     (the schema file for the kind, the definitions as a referencing registry, Draft 2020-12)."""
     import jsonschema
     from referencing import Registry, Resource
 
-    utils = kubernetes_validate.utils
+    schema = _kind_schema(desired_version, kind, api_version)
     schema_dir, _ = _schema_dir(desired_version)
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    try:
-        schema = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json",
-                                       desired_version)
-    except FileNotFoundError:
-        raise kubernetes_validate.SchemaNotFoundError(version=utils.major_minor(desired_version), kind=kind,
-                                                      api_version=api_version) from None
-    definitions = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", desired_version)
+    definitions = kubernetes_validate.utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json",
+                                                            desired_version)
     registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
@@ -72,10 +80,12 @@ def _no_retrieval(uri: str) -> Any:
 @functools.cache
 def _definitions_registry(desired_version: str) -> Any:
     """The version's definitions for jsonschema-rs, registered under their own `$id` (each kind's `$ref`s name it
-    relative to the kind's `$id`). Built once per version: it is the large part."""
+    relative to the kind's `$id`). Built once per version: it is the large part. The definitions are read past the
+    file cache: once registered, only the library's validator would read them again, for a rejected object."""
     schema_dir, _ = _schema_dir(desired_version)
-    definitions = kubernetes_validate.utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json",
-                                                            desired_version)
+    read = kubernetes_validate.utils.schema_contents
+    definitions = getattr(read, "__wrapped__", read)(f"kubernetes-json-schema/{schema_dir}/_definitions.json",
+                                                     desired_version)
     return jsonschema_rs.Registry([(definitions["$id"], definitions)], retriever=_no_retrieval)
 
 
@@ -84,7 +94,7 @@ def _fast_validator(desired_version: str, kind: str, api_version: str) -> Any:
     """jsonschema-rs compiled from the schema _validator uses: the kind's schema file and the definitions, Draft
     2020-12 from its `$schema`, formats not asserted (python-jsonschema asserts none without a format checker, and
     the library passes none)."""
-    schema = _validator(desired_version, kind, api_version).schema
+    schema = _kind_schema(desired_version, kind, api_version)
     return jsonschema_rs.validator_for(schema, registry=_definitions_registry(desired_version),
                                        validate_formats=False, retriever=_no_retrieval)
 

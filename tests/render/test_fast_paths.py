@@ -424,3 +424,21 @@ def test_an_answer_that_awaits_is_serialized_by_the_loop():
         loop.call_soon(later.set_result, "resolved later")
         waits = {"name": pulumi.Output(set(), later, asyncio.ensure_future(asyncio.sleep(0, True)))}
         assert dict(engine._serialized(waits)) == {"name": "resolved later"}
+
+
+def test_a_valid_object_never_loads_the_librarys_validator_or_keeps_its_definitions(monkeypatch):
+    """Memory: the fast validator reads the kind's schema and registers the definitions itself; the library's
+    validator, which holds the definitions as Python objects too (~3 MB per version), is built only for an object
+    the fast one rejects."""
+    from mlcluster.render import kubevalidate
+
+    def library(*key):
+        raise AssertionError(f"the library's validator was built for a valid object: {key}")
+
+    for cached in (kubevalidate._fast_validator, kubevalidate._definitions_registry, kubevalidate._kind_schema):
+        cached.cache_clear()
+    monkeypatch.setattr(kubevalidate, "_validator", library)
+    _cache_schemas()
+    kubernetes_validate.utils.schema_contents.cache_clear()
+    validate_one({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}}, "1.35.0")
+    assert kubernetes_validate.utils.schema_contents.cache_info().currsize == 1  # the ConfigMap schema only
