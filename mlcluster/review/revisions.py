@@ -83,7 +83,7 @@ def render_revision(root: Path, revision: str | None, render_args: list[str], ou
 # What a committed revision's render depends on besides its own tree: the interpreter and the libraries that
 # shape the output (the mocks, the provider SDKs' input names, validation, YAML). All go into the cache key.
 RENDER_LIBRARIES = ("pulumi", "pulumi-kubernetes", "pulumi-aws", "pulumi-random", "pulumi-command", "pyyaml",
-                    "kubernetes-validate", "jinja2", "pydantic")
+                    "kubernetes-validate", "jsonschema-rs", "jinja2", "pydantic")
 
 
 def cache_dir() -> Path:

@@ -101,6 +101,15 @@ def test_a_cached_render_is_the_fresh_render_and_keys_follow_content(repository,
     (repo / "profiles" / "local.yaml").write_text((repo / "profiles" / "local.yaml").read_text() + "\n# note\n")
     git("commit", "-qam", "another tree")
     assert cache_key(repo, "main", args) != base
+    # Another version of a library that decides what a render writes or rejects is another entry.
+    import importlib.metadata
+
+    real_version, current = importlib.metadata.version, cache_key(repo, "main", args)
+    for library in ("kubernetes-validate", "jsonschema-rs", "pulumi-kubernetes"):
+        monkeypatch.setattr(importlib.metadata, "version",
+                            lambda name, lib=library: "0.0.0-other" if name == lib else real_version(name))
+        assert cache_key(repo, "main", args) != current, library
+    monkeypatch.setattr(importlib.metadata, "version", real_version)
     # The working tree is never cached: it can change under the same name.
     assert render_revision_cached(repo, None, args, tmp_path / "work") is False
 
