@@ -15,8 +15,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from mlcluster.errors import EXIT_BAD_INPUT, ConfigError
 
@@ -24,9 +22,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 profiles_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                            help="List shipped profiles, or show one merged and defaulted.")
 app.add_typer(profiles_app, name="profiles")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -48,13 +43,13 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 def _stage(stage: str) -> None:
     """Render progress on stderr: each stage as it starts (stdout stays for results)."""
-    err.print(f"· {stage}…", markup=False)
+    print(f"· {stage}…", file=sys.stderr)
 
 
 def _bad_input(exc: ConfigError, writes: bool = False) -> NoReturn:
     """One paragraph per problem, exit 2. Commands that write say that nothing was written."""
     head = "error: bad input, nothing was written." if writes else "error: bad input."
-    err.print(f"{head}\n\n{exc.render()}", markup=False)
+    print(f"{head}\n\n{exc.render()}", file=sys.stderr)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -67,12 +62,16 @@ def _guard(action: Callable[[], Any], writes: bool = False) -> Any:
     except ConfigError as exc:
         _bad_input(exc, writes)
     except RenderError as exc:
-        err.print(f"error: {exc}", markup=False)
+        print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
 
 
 def _print_table(headers: list[str], rows: list[list[str]], whole: tuple[int, ...] = (0,)) -> None:
     """A table; the columns in `whole` (ids users type back, e.g. rule ids) are never cut or wrapped."""
+    from rich.console import Console  # only tables need rich (~40 ms of imports other commands skip)
+    from rich.table import Table
+
+    out = Console(highlight=False, soft_wrap=True)
     if out.is_terminal:
         table = Table(show_lines=False)
         for i, header in enumerate(headers):
@@ -165,16 +164,16 @@ def validate(
                     ssh_private_key="[secret]" if "mlcluster:sshPrivateKey" in present else None,  # type: ignore[arg-type]
                 )
                 substrate.check_stack(profile, settings)
-                out.print(f"ok  {shown}: stack `{stack_file.stack}`, profile `{profile.name}`", markup=False)
+                print(f"ok  {shown}: stack `{stack_file.stack}`, profile `{profile.name}`")
                 for key in unset:
-                    out.print(f"    note: {key} is not set yet; `pulumi up` needs it "
-                              f"(pulumi config set --secret {key.split(':')[1]} …)", markup=False)
+                    print(f"    note: {key} is not set yet; `pulumi up` needs it "
+                          f"(pulumi config set --secret {key.split(':')[1]} …)")
             elif file.stem.startswith(ABSTRACT_PREFIX):
-                out.print(f"--  {shown}: a base profile; validated through the profiles that extend it", markup=False)
+                print(f"--  {shown}: a base profile; validated through the profiles that extend it")
             else:
                 profile = load_profile(file)
-                out.print(f"ok  {shown}: profile `{profile.name}`, substrate {profile.substrate.kind}, "
-                          f"{len(profile.teams)} teams", markup=False)
+                print(f"ok  {shown}: profile `{profile.name}`, substrate {profile.substrate.kind}, "
+                      f"{len(profile.teams)} teams")
         except ConfigError as exc:
             problems.append(exc)
     if problems:
@@ -204,10 +203,10 @@ def render(
         writer.write_tree(rendered.files, target)
         manifests = sum(1 for f in rendered.files if f.startswith("manifests/"))
         releases = sum(1 for f in rendered.files if f.startswith("helm/"))
-        out.print(f"rendered {rendered.name}: {len(rendered.result.resources)} resources, {manifests} Kubernetes "
-                  f"objects (strictly validated), {releases} Helm releases", markup=False)
+        print(f"rendered {rendered.name}: {len(rendered.result.resources)} resources, {manifests} Kubernetes "
+              f"objects (strictly validated), {releases} Helm releases")
         shown = out_dir or Path("build") / rendered.name
-        out.print(f"wrote {shown}/ — read {shown}/SUMMARY.md first", markup=False)
+        print(f"wrote {shown}/ — read {shown}/SUMMARY.md first")
 
     _guard(body, writes=True)
 
@@ -253,8 +252,8 @@ def check(
     if list_rules:
         _print_table(["rule", "severity", "public checks", "title"],
                      [[r.id, r.severity, ", ".join(r.public_ids), r.title] for r in rules().values()])
-        out.print("Each rule is explained in docs/guardrails.md; accept an exception with policy.overrides "
-                  "(rule id and a reason).", markup=False)
+        print("Each rule is explained in docs/guardrails.md; accept an exception with policy.overrides "
+              "(rule id and a reason).")
         return
     if fail_on not in FAIL_ON:
         _bad_input(ConfigError.one("--fail-on", "", fail_on, f"allowed: {', '.join(FAIL_ON)}"))
@@ -268,9 +267,8 @@ def check(
         else:
             _print_table(["severity", "rule", "resource", "finding"], reports.rows(report))
             for finding in report.overridden():
-                out.print(f"accepted: {finding.rule.id} on {finding.resource.name} — {finding.override.reason}",  # type: ignore[union-attr]
-                          markup=False)
-            out.print(reports.summary_line(report), markup=False)
+                print(f"accepted: {finding.rule.id} on {finding.resource.name} — {finding.override.reason}")  # type: ignore[union-attr]
+            print(reports.summary_line(report))
         if threshold and report.open(threshold):  # type: ignore[arg-type]
             raise typer.Exit(1)
 
@@ -388,18 +386,17 @@ def schema(
             stale = [path for path, text, _ in generated
                      if not path.exists() or path.read_text(encoding="utf-8") != text]
             for path in stale:
-                err.print(f"{path.relative_to(root)} is stale: run `mlcluster schema`", markup=False)
+                print(f"{path.relative_to(root)} is stale: run `mlcluster schema`", file=sys.stderr)
             if stale:
                 raise typer.Exit(1)
-            out.print("profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md are up to date",
-                      markup=False)
+            print("profiles/schema.json, profiles/REFERENCE.md and docs/guardrails.md are up to date")
             return
         for path, _, signature in generated:  # every target checked before the first is written
             check_generated_file(path, signature, "mlcluster schema")
         for path, text, _ in generated:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        out.print("wrote " + ", ".join(str(p.relative_to(root)) for p, _, _ in generated), markup=False)
+        print("wrote " + ", ".join(str(p.relative_to(root)) for p, _, _ in generated))
 
     _guard(body, writes=not check)
 

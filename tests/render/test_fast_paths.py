@@ -133,6 +133,18 @@ def test_commands_that_run_no_program_import_no_provider_sdk(argv):
     assert "HEAVY []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
 
 
+def test_validate_prints_without_importing_rich():
+    """rich is for tables on a terminal and typer's --help (~40 ms of imports); the lines validate prints are plain
+    text."""
+    argv = ["validate", "stacks/Pulumi.prod.yaml", "profiles/aws-gpu.yaml"]
+    code = ("import sys\nfrom mlcluster.cli import app\nsys.argv = ['mlcluster', *sys.argv[1:]]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print('RICH', sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')))\n")
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "RICH []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stdout.startswith("ok  stacks/Pulumi.prod.yaml: stack `prod`")
+
+
 def test_a_render_runs_with_the_cyclic_collector_paused_and_restores_it(monkeypatch):
     """Issue 18: with the collector on, its full collections walked every live object of the run again and again
     (~40% of a 100-team render). The render pauses it while the program and the writer run, and leaves it as it
