@@ -102,12 +102,12 @@ def _fast_validator(desired_version: str, kind: str, api_version: str) -> Any:
 def validate_one(manifest: dict[str, Any], desired_version: str) -> None:
     """kubernetes_validate.validate(manifest, desired_version, strict=True), with the validators reused: the fast
     verdict first, the library's validator for the message of an object it rejects."""
-    import jsonschema
-
     kind, api_version = manifest["kind"], manifest["apiVersion"]
     fast = _fast_validator(desired_version, kind, api_version)
     if fast.is_valid(manifest):
         return
+    import jsonschema
+
     version = kubernetes_validate.utils.major_minor(_schema_dir(desired_version)[1])
     try:
         _validator(desired_version, kind, api_version).validate(manifest)

@@ -4,6 +4,7 @@ Speed itself is measured by bench/, never asserted."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -114,35 +115,40 @@ def test_a_cached_render_is_the_fresh_render_and_keys_follow_content(repository,
     assert render_revision_cached(repo, None, args, tmp_path / "work") is False
 
 
+def _modules_after(argv):
+    """Run `mlcluster <argv>` in a fresh interpreter: its output, and every module it loaded with its type's name
+    (provider packages keep placeholders for their typed submodules until one is used: type `_LazyModule`)."""
+    code = ("import json, sys\nfrom mlcluster.cli import app\nsys.argv = ['mlcluster', *sys.argv[1:]]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print('MODULES', json.dumps({m: type(v).__name__ for m, v in sys.modules.items()}))\n")
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    output, _, modules = run.stdout.rpartition("MODULES ")
+    assert modules, run.stdout[-2000:] + run.stderr[-2000:]
+    return output, json.loads(modules)
+
+
+# Only executed modules cost time: provider packages load their typed submodules lazily.
+HEAVY = ("pulumi_aws.eks", "pulumi_aws.ec2", "pulumi_aws.iam", "pulumi_kubernetes.core.v1", "pulumi_kubernetes.apps.v1",
+         "pulumi_command.remote", "kubernetes_validate", "mlcluster.render.engine", "mlcluster.render.writer",
+         # nor the SDKs themselves (~0.3 s of imports: grpc, protobuf, OpenTelemetry) nor Jinja: the add-on and
+         # component classes they read take them from mlcluster.deferred, on first use
+         "pulumi", "pulumi_aws", "pulumi_kubernetes", "pulumi_random", "pulumi_command", "grpc", "jinja2")
+
+
 @pytest.mark.parametrize("argv", [["validate", "profiles/aws-gpu.yaml"], ["validate", "stacks/Pulumi.prod.yaml"],
                                   ["validate", "stacks/Pulumi.colo.yaml", "profiles/local.yaml"],
                                   ["profiles", "list"], ["--help"]])
 def test_commands_that_run_no_program_import_no_provider_sdk(argv):
-    code = ("import sys\nfrom mlcluster.cli import app\nsys.argv = ['mlcluster', *sys.argv[1:]]\n"
-            "try:\n    app()\nexcept SystemExit:\n    pass\n"
-            # provider packages load their typed submodules lazily: only executed ones cost time
-            "heavy = [m for m, v in sys.modules.items() if type(v).__name__ == 'module' and m in ("
-            "'pulumi_aws.eks', 'pulumi_aws.ec2', 'pulumi_aws.iam', 'pulumi_kubernetes.core.v1', "
-            "'pulumi_kubernetes.apps.v1', 'pulumi_command.remote', 'kubernetes_validate', "
-            "'mlcluster.render.engine', 'mlcluster.render.writer', "
-            # nor the SDKs themselves (~0.3 s of imports: grpc, protobuf, OpenTelemetry) nor Jinja: the add-on and
-            # component classes they read take them from mlcluster.deferred, on first use
-            "'pulumi', 'pulumi_aws', 'pulumi_kubernetes', 'pulumi_random', 'pulumi_command', 'grpc', 'jinja2')]\n"
-            "print('HEAVY', heavy)\n")
-    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert "HEAVY []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    _, modules = _modules_after(argv)
+    assert [m for m in HEAVY if modules.get(m) == "module"] == []
 
 
 def test_validate_prints_without_importing_rich():
     """rich is for tables on a terminal and typer's --help (~40 ms of imports); the lines validate prints are plain
     text."""
-    argv = ["validate", "stacks/Pulumi.prod.yaml", "profiles/aws-gpu.yaml"]
-    code = ("import sys\nfrom mlcluster.cli import app\nsys.argv = ['mlcluster', *sys.argv[1:]]\n"
-            "try:\n    app()\nexcept SystemExit:\n    pass\n"
-            "print('RICH', sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')))\n")
-    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert "RICH []" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
-    assert run.stdout.startswith("ok  stacks/Pulumi.prod.yaml: stack `prod`")
+    output, modules = _modules_after(["validate", "stacks/Pulumi.prod.yaml", "profiles/aws-gpu.yaml"])
+    assert sorted(m for m in modules if m == "rich" or m.startswith("rich.")) == []
+    assert output.startswith("ok  stacks/Pulumi.prod.yaml: stack `prod`")
 
 
 def test_a_render_runs_with_the_cyclic_collector_paused_and_restores_it(monkeypatch):
@@ -174,8 +180,8 @@ def test_a_render_runs_with_the_cyclic_collector_paused_and_restores_it(monkeypa
 
 
 def test_each_registration_is_deserialized_once_and_the_mocks_forget_it_after_the_run(monkeypatch):
-    """The recording monitor reuses the inputs MockMonitor already deserialized (it deserialized every request a
-    second time), and the mocks' own copy of every resource's state is dropped when the run ends."""
+    """The recording monitor records the inputs it deserialized for the mocks (it used to deserialize every request
+    a second time), and the mocks' own copy of every resource's state is dropped when the run ends."""
     from pulumi.runtime import rpc
 
     from mlcluster.render import engine, render
